@@ -1,0 +1,186 @@
+// The Backend: the small set of primitive kernels everything else is composed from.
+//
+// Every kernel works on opaque Storage handles, so a backend may keep its bytes anywhere
+// (host typed arrays on the CPU, device memory on a GPU). Only `read`/`upload` cross the
+// host boundary. Shapes and sizes are plain host numbers. All buffers are dense; layouts
+// are described by the caller (row-major sizes, strides in elements).
+//
+// Conventions: "rows × cols" kernels work on the last axis of a contiguous buffer.
+// Outputs are written, never accumulated, unless the name or doc says "accumulate".
+// Integer buffers (i32) hold token ids and indices.
+
+export type DType = 'f32' | 'f64' | 'i32';
+/** Host arrays matching each dtype. */
+export type HostArray = Float32Array | Float64Array | Int32Array;
+
+/** A backend-owned buffer. Backends extend it with their own fields. */
+export interface Storage {
+  readonly dtype: DType;
+  /** Number of elements. */
+  readonly length: number;
+}
+
+export type BinaryOp = 'add' | 'sub' | 'mul' | 'div' | 'max' | 'min' | 'pow';
+/** Elementwise unary ops; `unaryGrad` gives dx = dy * f'(x) for each. */
+export type UnaryOp =
+  | 'neg' | 'exp' | 'log' | 'sqrt' | 'rsqrt' | 'square' | 'abs'
+  | 'sigmoid' | 'silu' | 'tanh' | 'relu' | 'recip';
+export type CompareOp = 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge';
+
+export interface GemmArgs {
+  /** C[b] = alpha * op(A[b]) · op(B[b]) + beta * C[b], for b in 0..batch-1; op = transpose if flag. */
+  transA: boolean;
+  transB: boolean;
+  /** Rows of op(A) and C. */
+  m: number;
+  /** Columns of op(B) and C. */
+  n: number;
+  /** Columns of op(A) = rows of op(B). */
+  k: number;
+  alpha: number;
+  beta: number;
+  a: Storage; aOffset: number; lda: number; strideA: number;
+  b: Storage; bOffset: number; ldb: number; strideB: number;
+  c: Storage; cOffset: number; ldc: number; strideC: number;
+  batch: number;
+}
+
+export interface AttentionArgs {
+  // q (B, T, H, Dk)   k (B, S, Hkv, Dk)   v (B, S, Hkv, Dv)   out (B, T, H, Dv)   lse (B, H, T)
+  // Query head h reads key/value head floor(h / (H / Hkv)) (grouped-query attention).
+  // Causal with an offset: query t may see key s when s <= t + (S - T) (a KV cache of S - T
+  // earlier positions). When `keyLengths` (i32, length B) is given, keys s >= keyLengths[b] of
+  // row b are masked too (batched decoding of sequences of different lengths).
+  q: Storage; k: Storage; v: Storage;
+  B: number; T: number; S: number; H: number; Hkv: number; Dk: number; Dv: number;
+  scale: number;
+  causal: boolean;
+  keyLengths?: Storage | null;
+}
+
+export interface Backend {
+  readonly name: string;
+  /** Which dtypes the backend can hold; kernels other than copies require f32 (ref: f32 or f64). */
+  readonly dtypes: readonly DType[];
+
+  // ---- memory -----------------------------------------------------------------------------
+  /** A zero-filled buffer. */
+  alloc(dtype: DType, length: number): Storage;
+  /** A buffer holding a copy of `data` (converted to dtype). */
+  upload(data: ArrayLike<number>, dtype: DType): Storage;
+  /** A host copy of the buffer's contents. */
+  read(s: Storage): HostArray;
+  fill(s: Storage, value: number): void;
+  /** dst[dstOffset + i] = src[srcOffset + i] for i < n; converts between dtypes. */
+  copy(src: Storage, srcOffset: number, dst: Storage, dstOffset: number, n: number): void;
+  /**
+   * General strided copy, converting dtypes: for every index vector i over `shape`,
+   * dst[dstOffset + Σ i_d·dstStrides_d] = src[srcOffset + Σ i_d·srcStrides_d].
+   * Covers transpose/permute, slicing, concatenation, and broadcast-expansion (stride 0).
+   */
+  stridedCopy(
+    src: Storage, srcOffset: number, srcStrides: readonly number[],
+    dst: Storage, dstOffset: number, dstStrides: readonly number[],
+    shape: readonly number[],
+  ): void;
+
+  // ---- dense linear algebra ------------------------------------------------------------------
+  gemm(args: GemmArgs): void;
+
+  // ---- elementwise ----------------------------------------------------------------------------
+  /**
+   * out (contiguous, `shape`) = a op b, where a and b are read through strides (0 on broadcast
+   * axes). a/b strides have the same rank as shape.
+   */
+  binary(op: BinaryOp, a: Storage, aStrides: readonly number[], b: Storage, bStrides: readonly number[],
+    out: Storage, shape: readonly number[]): void;
+  /** Like binary, producing 1.0 / 0.0 in an f32 output. */
+  compare(op: CompareOp, a: Storage, aStrides: readonly number[], b: Storage, bStrides: readonly number[],
+    out: Storage, shape: readonly number[]): void;
+  unary(op: UnaryOp, x: Storage, out: Storage): void;
+  /** dx = dy * f'(x), elementwise. */
+  unaryGrad(op: UnaryOp, x: Storage, dy: Storage, dx: Storage): void;
+  /** out = alpha * x + beta, elementwise. */
+  affine(x: Storage, alpha: number, beta: number, out: Storage): void;
+  /** out = cond != 0 ? a : b, elementwise, all the same length. */
+  where(cond: Storage, a: Storage, b: Storage, out: Storage): void;
+
+  // ---- reductions (x viewed as (outer, R, inner), reducing R) -------------------------------
+  sumAxis(x: Storage, out: Storage, outer: number, R: number, inner: number): void;
+  /** Max over R; `argmax` (i32, optional) receives the index in 0..R-1 of the first maximum. */
+  maxAxis(x: Storage, out: Storage, argmax: Storage | null, outer: number, R: number, inner: number): void;
+  /** Σ x², as a host number (for global gradient norms). */
+  sumSquares(x: Storage): number;
+
+  // ---- row kernels over the last axis -------------------------------------------------------
+  /** Softmax (or log-softmax when `log`) over the last axis of (rows, cols). */
+  softmax(x: Storage, out: Storage, rows: number, cols: number, log: boolean): void;
+  /** Given y = (log)softmax(x) and dy, dx. softmax: dx = y*(dy - Σ dy*y); log: dx = dy - exp(y)*Σ dy. */
+  softmaxGrad(y: Storage, dy: Storage, dx: Storage, rows: number, cols: number, log: boolean): void;
+  /** out = x * rsqrt(mean(x²) + eps) * w; rstd (rows) receives rsqrt(mean(x²)+eps). */
+  rmsNorm(x: Storage, w: Storage, out: Storage, rstd: Storage, rows: number, cols: number, eps: number): void;
+  /** dx is written; dw (cols) is accumulated into. */
+  rmsNormGrad(x: Storage, w: Storage, rstd: Storage, dy: Storage, dx: Storage, dw: Storage,
+    rows: number, cols: number): void;
+  /** out = silu(gate) * up. */
+  swiglu(gate: Storage, up: Storage, out: Storage): void;
+  swigluGrad(gate: Storage, up: Storage, dy: Storage, dGate: Storage, dUp: Storage): void;
+  /**
+   * Rotary embedding on x (N, H, D) where row n has position positions[n] (i32, length N).
+   * cos/sin are (maxPos, D/2) tables. Pair j (frequency j) is (x[2j], x[2j+1]) when
+   * `interleaved`, else (x[j], x[j + D/2]). Rotation: (a, b) → (a·c − b·s, a·s + b·c);
+   * `inverse` rotates by the negative angle (the backward pass).
+   */
+  rope(x: Storage, out: Storage, cos: Storage, sin: Storage, positions: Storage,
+    N: number, H: number, D: number, interleaved: boolean, inverse: boolean): void;
+
+  // ---- indexing -----------------------------------------------------------------------------
+  /** out[i, :] = src[idx[i], :] for i < n (idx i32). */
+  gatherRows(src: Storage, idx: Storage, out: Storage, n: number, cols: number): void;
+  /** out[idx[i], :] += (weights ? weights[i] : 1) * src[i, :] for i < n (accumulate). */
+  scatterAddRows(src: Storage, idx: Storage, weights: Storage | null, out: Storage, n: number, cols: number): void;
+  /** out[i] = Σ_c a[idx[i], c] * b[i, c] (the gradient of a scatter weight). */
+  rowDot(a: Storage, idx: Storage, b: Storage, out: Storage, n: number, cols: number): void;
+  /** out[r, j] = x[r, idx[r, j]] for x (rows, cols), idx (rows, k). */
+  gatherLast(x: Storage, idx: Storage, out: Storage, rows: number, cols: number, k: number): void;
+  /** out[r, idx[r, j]] += src[r, j] (accumulate). */
+  scatterAddLast(src: Storage, idx: Storage, out: Storage, rows: number, cols: number, k: number): void;
+  /**
+   * The k largest of each row of x (rows, cols), in descending order; ties keep the lower
+   * index first. values f32 (rows, k), indices i32 (rows, k).
+   */
+  topk(x: Storage, values: Storage, indices: Storage, rows: number, cols: number, k: number): void;
+
+  // ---- fused kernels ------------------------------------------------------------------------
+  /**
+   * Scaled-dot-product attention (see AttentionArgs); writes out and lse (log-sum-exp of the
+   * scaled scores per query, needed by the backward). Memory is linear in S.
+   */
+  attention(a: AttentionArgs, out: Storage, lse: Storage): void;
+  /** Recomputes probabilities from lse; writes dq, dk, dv (not accumulated). */
+  attentionGrad(a: AttentionArgs, out: Storage, lse: Storage, dOut: Storage,
+    dq: Storage, dk: Storage, dv: Storage): void;
+  /**
+   * Cross-entropy of logits (rows, V) against targets (i32, rows); rows whose target equals
+   * ignoreIndex give loss 0. Writes per-row losses and per-row log-sum-exp.
+   */
+  crossEntropy(logits: Storage, targets: Storage, losses: Storage, lse: Storage,
+    rows: number, V: number, ignoreIndex: number): void;
+  /** dlogits[r] = dloss[r] * (softmax(logits[r]) − onehot(target[r])); ignored rows get 0. */
+  crossEntropyGrad(logits: Storage, targets: Storage, lse: Storage, dloss: Storage, dlogits: Storage,
+    rows: number, V: number, ignoreIndex: number): void;
+  /**
+   * One AdamW step in place (decoupled weight decay):
+   *   m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g²
+   *   p -= lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps) + lr * wd * p
+   * `gradScale` multiplies g first (gradient clipping folded in).
+   */
+  adamw(p: Storage, g: Storage, m: Storage, v: Storage, o: AdamWStep): void;
+}
+
+export interface AdamWStep {
+  lr: number; beta1: number; beta2: number; eps: number; weightDecay: number;
+  /** 1-based step number, for bias correction. */
+  step: number;
+  gradScale: number;
+}
