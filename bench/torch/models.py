@@ -253,15 +253,17 @@ def causal_attention(q, k, v, scale):
             return F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=scale)
         except TypeError:  # torch 2.0 has no `scale` argument: fold it into q
             return F.scaled_dot_product_attention(q * (scale * math.sqrt(q.shape[-1])), k, v, is_causal=True)
-    # Same computation as SDPA's math backend.
-    T, S = q.shape[-2], k.shape[-2]
-    mask = _causal_masks.get((T, S, q.device))
+    # Same computation as SDPA's math backend: one fused scale*(q k^T) + additive causal mask (baddbmm).
+    B, H, T, D = q.shape
+    S = k.shape[-2]
+    key = (T, S, q.dtype, q.device)
+    mask = _causal_masks.get(key)
     if mask is None:
-        mask = torch.ones(T, S, dtype=torch.bool, device=q.device).triu(S - T + 1)
-        _causal_masks[(T, S, q.device)] = mask
-    scores = torch.matmul(q, k.transpose(-1, -2)) * scale
-    scores = scores.masked_fill(mask, float("-inf"))
-    return torch.matmul(torch.softmax(scores, dim=-1), v)
+        mask = torch.full((T, S), float("-inf"), dtype=q.dtype, device=q.device).triu(S - T + 1)
+        _causal_masks[key] = mask
+    scores = torch.baddbmm(mask, q.reshape(B * H, T, D), k.reshape(B * H, S, D).transpose(1, 2), alpha=scale)
+    out = torch.bmm(torch.softmax(scores, dim=-1), v.reshape(B * H, S, v.shape[-1]))
+    return out.view(B, H, T, v.shape[-1])
 
 
 def repeat_kv(x, n_rep):
@@ -539,7 +541,7 @@ class CausalLM(nn.Module):
         out = {"logits": logits}
         if labels is None:
             return out
-        main_loss = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1))
+        main_loss = shifted_cross_entropy(logits, labels, 1)
         out["main_loss"] = main_loss
         out["loss"] = main_loss
         if self.mtp and T > 2:
@@ -547,11 +549,21 @@ class CausalLM(nn.Module):
             # position i (0..T-2) combines h_i with Emb(t_{i+1}) and predicts t_{i+2}; RoPE positions 0..T-2
             # (RoPE is relative, so any common offset gives the same result).
             hm = mtp_layer(h[:, :-1], emb[:, 1:], cos[: T - 1], sin[: T - 1])
-            mtp_logits = self.lm_head(hm)
-            mtp_loss = F.cross_entropy(mtp_logits[:, :-1].reshape(-1, logits.shape[-1]), labels[:, 2:].reshape(-1))
+            mtp_loss = shifted_cross_entropy(self.lm_head(hm), labels[:, 1:], 1)
             out["mtp_loss"] = mtp_loss
             out["loss"] = main_loss + MTP_LOSS_WEIGHT * mtp_loss
         return out
+
+
+def shifted_cross_entropy(logits, labels, shift):
+    """Mean CE of logits[:, t] against labels[:, t + shift] over the positions that have a label.
+
+    As transformers' ForCausalLMLoss: pad the shifted labels with -100 (ignored) instead of slicing logits,
+    which avoids copying the [B, T, V] logits.
+    """
+    B, T, V = logits.shape
+    target = F.pad(labels[:, shift:], (0, shift), value=-100)
+    return F.cross_entropy(logits.reshape(B * T, V).float(), target.reshape(B * T), ignore_index=-100)
 
 
 def build_model(cfg: ModelConfig, mtp: bool = False) -> CausalLM:

@@ -638,7 +638,11 @@ export function toHfConfigJson(config: ModelConfig, opts: ToHfOptions = {}): Rec
     const rs = { ...rp, type: config.rope.type };
     out['rope_scaling'] = rs;
   }
-  if (config.model_type === 'qwen2') delete out['attention_bias'];
+  if (config.model_type === 'qwen2') {
+    // Qwen2Config (a strict dataclass) declares neither; head_dim only when not the derived one.
+    delete out['attention_bias'];
+    if (config.head_dim * config.num_attention_heads === config.hidden_size) delete out['head_dim'];
+  }
   const dtype = opts.dtype ?? config.extra['dtype'] ?? config.extra['torch_dtype'];
   if (dtype !== undefined) out['dtype'] = dtype;
   out['transformers_version'] = opts.transformersVersion ?? config.extra['transformers_version'] ?? '5.17.0';

@@ -1,0 +1,50 @@
+// What every causal language model here shares: the forward contract, positions, the loss.
+import type { Backend } from '../backend/backend.js';
+import { crossEntropy, narrow, reshape, Tensor, tensor } from '../tensor/index.js';
+import type { ModelConfig } from './config.js';
+import type { Module } from '../nn/module.js';
+
+export interface ForwardOptions {
+  /** i32 (B·T) positions; default 0..T-1 for every row. */
+  positions?: Tensor;
+}
+
+export interface ForwardOutput {
+  /** (B, T, V) */
+  logits: Tensor;
+  /** (B, T, C): the last hidden state before the final norm (MTP reads it). */
+  hidden: Tensor;
+}
+
+export interface CausalLM extends Module {
+  readonly config: ModelConfig;
+  forward(ids: Tensor, opts?: ForwardOptions): ForwardOutput;
+}
+
+const positionCache = new WeakMap<Backend, Map<string, Tensor>>();
+
+/** i32 positions offset, offset+1, … offset+T-1 for each of B rows, (B·T). Cached. */
+export function defaultPositions(B: number, T: number, backend: Backend, offset = 0): Tensor {
+  let perBackend = positionCache.get(backend);
+  if (!perBackend) { perBackend = new Map(); positionCache.set(backend, perBackend); }
+  const key = `${B}x${T}+${offset}`;
+  let t = perBackend.get(key);
+  if (!t) {
+    const p = new Int32Array(B * T);
+    for (let b = 0; b < B; b++) for (let i = 0; i < T; i++) p[b * T + i] = offset + i;
+    t = tensor(p, [B * T], { backend, dtype: 'i32' });
+    perBackend.set(key, t);
+  }
+  return t;
+}
+
+/**
+ * Mean next-token cross-entropy: logits at t predict ids at t+1 (labels = ids shifted
+ * inside, as Hugging Face computes it). `labels` may carry ignoreIndex (-100) entries.
+ */
+export function nextTokenLoss(logits: Tensor, labels: Tensor, shift = 1): Tensor {
+  const [B, T, V] = logits.shape;
+  const pred = reshape(narrow(logits, 1, 0, T - shift), [B * (T - shift), V]);
+  const target = reshape(narrow(labels, 1, shift, T - shift), [B * (T - shift)]);
+  return crossEntropy(pred, target);
+}
