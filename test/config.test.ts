@@ -5,17 +5,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { REPO as repo, sharedDir } from './util/shared.js';
 import {
   ConfigError, loadConfig, parseConfig, toHfConfigJson, writeHfConfig, type DeepseekV3Config, type LlamaConfig, type ModelConfig, type Qwen2Config,
 } from '../src/models/config.js';
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-function sharedDir(): string {
-  const c = [process.env['R1TS_SHARED'], path.join(repo, 'shared'), path.join(repo, '..', 'shared'), path.join(process.cwd(), '..', 'shared')];
-  for (const d of c) if (d && fs.existsSync(path.join(d, 'golden'))) return d;
-  throw new Error(`shared/golden not found (looked in ${c.filter(Boolean).join(', ')}); set R1TS_SHARED`);
-}
 const shared = sharedDir();
 const golden = path.join(shared, 'golden');
 const config671 = path.join(shared, 'configs', 'deepseek-v3-671b.config.json');

@@ -5,19 +5,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { sharedDir } from './util/shared.js';
 import {
   bf16BitsToF32, DTYPE_BYTES, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits, fp8E4M3Table, INDEX_NAME,
   openSafetensors, readSafetensorsHeader, writeSafetensors, writeShardedSafetensors, type Dtype,
 } from '../src/io/safetensors.js';
 
-/** shared/ (golden data): $R1TS_SHARED, <repo>/shared or <repo>/../shared. */
-function sharedDir(): string {
-  const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-  const c = [process.env['R1TS_SHARED'], path.join(repo, 'shared'), path.join(repo, '..', 'shared'), path.join(process.cwd(), '..', 'shared')];
-  for (const d of c) if (d && fs.existsSync(path.join(d, 'golden'))) return d;
-  throw new Error(`shared/golden not found (looked in ${c.filter(Boolean).join(', ')}); set R1TS_SHARED`);
-}
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'r1ts-st-'));
 process.on('exit', () => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -256,7 +249,7 @@ test('fp8 weights with _scale_inv are dequantised by 128×128 blocks', () => {
 test('sharded write: shards + index like transformers, read back through dir and index', () => {
   const dir = path.join(tmp, 'sharded');
   const tensors: Record<string, { dtype: 'F32' | 'BF16'; shape: number[]; data: Float32Array }> = {};
-  for (let i = 0; i < 5; i++) tensors[`t${i}`] = { dtype: i % 2 ? 'BF16' : 'F32', shape: [4, 8], data: Float32Array.from({ length: 32 }, (_, k) => i * 100 + k) };
+  for (let i = 0; i < 5; i++) tensors[`t${i}`] = { dtype: i % 2 ? 'BF16' : 'F32', shape: [4, 8], data: Float32Array.from({ length: 32 }, (_, k) => i + k / 32) }; // exact in bf16
   const res = writeShardedSafetensors(dir, tensors, 200); // F32 4×8 = 128 bytes, BF16 64 bytes
   assert.ok(res.index);
   assert.equal(res.totalSize, 3 * 128 + 2 * 64);

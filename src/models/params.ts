@@ -193,6 +193,26 @@ export function parameterSpecs(config: ModelConfig, opts: ParamSpecOptions = {})
   return out;
 }
 
+/**
+ * transformers 5 fuses the routed experts of a layer in memory (MixtralExperts):
+ *   `model.layers.L.mlp.experts.gate_up_proj` [E, 2·I, C]: rows [0, I) of expert e are
+ *      experts.e.gate_proj.weight, rows [I, 2I) experts.e.up_proj.weight;
+ *   `model.layers.L.mlp.experts.down_proj`    [E, C, I]: experts.e.down_proj.weight.
+ * Checkpoints on disk keep the per-expert names of parameterSpecs (save_pretrained converts
+ * back; the golden model.safetensors files show it), but anything dumped from the live module
+ * — the golden `grad.<name>` tensors — uses these fused names.
+ */
+export function fusedExpertSpecs(config: DeepseekV3Config, layer: number): { gateUp: ParamSpec; down: ParamSpec } {
+  const E = config.n_routed_experts;
+  const I = config.moe_intermediate_size;
+  const C = config.hidden_size;
+  const p = `model.layers.${layer}.mlp.experts`;
+  return {
+    gateUp: { name: `${p}.gate_up_proj`, shape: [E, 2 * I, C], component: 'routed_experts', layer },
+    down: { name: `${p}.down_proj`, shape: [E, C, I], component: 'routed_experts', layer },
+  };
+}
+
 /** Parameter counts by component. */
 export type ComponentCounts = Record<Component, number>;
 

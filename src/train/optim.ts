@@ -30,8 +30,8 @@ export class AdamW {
   constructor(readonly params: readonly [string, Tensor][], config: Partial<AdamWConfig> = {},
     readonly noDecay: (name: string, t: Tensor) => boolean = (_n, t) => t.ndim < 2) {
     this.config = { ...defaultAdamW, ...config };
-    this.m = params.map(([, p]) => zeros(p.shape, { backend: p.backend }));
-    this.v = params.map(([, p]) => zeros(p.shape, { backend: p.backend }));
+    this.m = params.map(([, p]) => zeros(p.shape, { backend: p.backend, dtype: p.dtype }));
+    this.v = params.map(([, p]) => zeros(p.shape, { backend: p.backend, dtype: p.dtype }));
   }
 
   /**
@@ -68,8 +68,8 @@ export class AdamW {
       if (s.m.length !== p.size || s.v.length !== p.size) {
         throw new Error(`optimizer state for ${name} has ${s.m.length} values, the parameter has shape [${p.shape}]`);
       }
-      p.backend.copy(p.backend.upload(s.m, 'f32'), 0, this.m[i].storage, 0, p.size);
-      p.backend.copy(p.backend.upload(s.v, 'f32'), 0, this.v[i].storage, 0, p.size);
+      p.backend.copy(p.backend.upload(s.m, p.dtype), 0, this.m[i].storage, 0, p.size);
+      p.backend.copy(p.backend.upload(s.v, p.dtype), 0, this.v[i].storage, 0, p.size);
     });
     this.step = state.step;
   }
