@@ -421,11 +421,8 @@ class DeepseekMoE(nn.Module):
         counts = torch.bincount(flat, minlength=len(self.experts)).tolist()
         xs = xf.index_select(0, token_of_slot)
         ws = w.reshape(-1).index_select(0, order).unsqueeze(-1).to(x.dtype)
-        outs, start = [], 0
-        for e, n in enumerate(counts):
-            if n:
-                outs.append(self.experts[e](xs[start : start + n]))
-                start += n
+        # split (not slicing) so that backward concatenates the block grads instead of zero-filling per expert
+        outs = [self.experts[e](blk) for e, blk in enumerate(xs.split(counts)) if counts[e]]
         routed = torch.cat(outs, dim=0) * ws
         y = torch.zeros_like(xf).index_add(0, token_of_slot, routed)
         return y.view(shape) + self.shared_experts(x)  # shared experts see every token, weight 1

@@ -62,9 +62,9 @@ export interface NativeAddon {
 
 const ADDON_PATH = join('build', 'Release', 'r1ts_native.node');
 
-/** The package root: the nearest directory above this file with a package.json named r1ts. */
-function packageRoot(): string | null {
-  let dir = dirname(fileURLToPath(import.meta.url));
+/** The nearest directory at or above `start` with a package.json named r1ts. */
+function packageRoot(start: string): string | null {
+  let dir = start;
   for (;;) {
     const pj = join(dir, 'package.json');
     if (existsSync(pj)) {
@@ -83,9 +83,12 @@ let cached: NativeAddon | null = null;
 /** The addon, loaded on first use; throws an Error saying how to build it when it is missing. */
 export function loadNative(): NativeAddon {
   if (cached) return cached;
-  // compiled layout: <root>/dist/src/backend/cpu/native.js, so the root is 4 levels up
-  const root = packageRoot() ?? join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
-  const file = join(root, ADDON_PATH);
+  // Compiled layout: <root>/dist/src/backend/cpu/native.js, so the root is 4 levels up; search
+  // upward to be robust, then from the working directory (code compiled outside the tree), and
+  // R1TS_NATIVE_ADDON may name the .node file outright.
+  const here = dirname(fileURLToPath(import.meta.url));
+  const root = packageRoot(here) ?? packageRoot(process.cwd()) ?? join(here, '..', '..', '..', '..');
+  const file = process.env.R1TS_NATIVE_ADDON || join(root, ADDON_PATH);
   try {
     const require = createRequire(join(root, 'package.json'));
     cached = require(file) as NativeAddon;

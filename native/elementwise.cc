@@ -1,0 +1,337 @@
+// Elementwise kernels: binary (with broadcasting through strides), compare, unary, unaryGrad,
+// affine, where, swiglu, swigluGrad, adamw.
+#include "common.h"
+#include "kernels.h"
+
+namespace r1 {
+
+// ---- binary / compare ------------------------------------------------------------------------
+
+// Op codes: the order of BinaryOp / CompareOp in src/backend/cpu/cpu.ts.
+struct Add { static float f(float a, float b) { return a + b; } };
+struct Sub { static float f(float a, float b) { return a - b; } };
+struct Mul { static float f(float a, float b) { return a * b; } };
+struct Div { static float f(float a, float b) { return a / b; } };
+struct Max { static float f(float a, float b) { return (a != a || b != b) ? a + b : (a > b ? a : (b > a ? b : (a == 0 ? (std::signbit(a) ? b : a) : a))); } };
+struct Min { static float f(float a, float b) { return (a != a || b != b) ? a + b : (a < b ? a : (b < a ? b : (a == 0 ? (std::signbit(a) ? a : b) : a))); } };
+struct Pow { static float f(float a, float b) { return static_cast<float>(std::pow(static_cast<double>(a), static_cast<double>(b))); } };
+struct Eq { static float f(float a, float b) { return a == b ? 1.0f : 0.0f; } };
+struct Ne { static float f(float a, float b) { return a != b ? 1.0f : 0.0f; } };
+struct Lt { static float f(float a, float b) { return a < b ? 1.0f : 0.0f; } };
+struct Le { static float f(float a, float b) { return a <= b ? 1.0f : 0.0f; } };
+struct Gt { static float f(float a, float b) { return a > b ? 1.0f : 0.0f; } };
+struct Ge { static float f(float a, float b) { return a >= b ? 1.0f : 0.0f; } };
+
+// Inner loops along the last axis, specialised for the usual stride pairs.
+template <class Op>
+__attribute__((target_clones("avx512f", "default")))
+static void inner_loop(const float* __restrict a, i64 sa, const float* __restrict b, i64 sb,
+                       float* __restrict o, i64 n) {
+  if (sa == 1 && sb == 1) {
+#pragma omp simd
+    for (i64 i = 0; i < n; i++) o[i] = Op::f(a[i], b[i]);
+  } else if (sa == 1 && sb == 0) {
+    const float bv = b[0];
+#pragma omp simd
+    for (i64 i = 0; i < n; i++) o[i] = Op::f(a[i], bv);
+  } else if (sa == 0 && sb == 1) {
+    const float av = a[0];
+#pragma omp simd
+    for (i64 i = 0; i < n; i++) o[i] = Op::f(av, b[i]);
+  } else {
+    for (i64 i = 0; i < n; i++) o[i] = Op::f(a[i * sa], b[i * sb]);
+  }
+}
+
+// Note: `out` may alias an input only where the element read is the element written (the TS
+// side snapshots aliased inputs otherwise), so __restrict holds for every access pattern used.
+template <class Op>
+static void run_binary(const float* a, const float* b, float* o, const Layout& L) {
+  const i64 total = L.total();
+  if (total == 0) return;
+  prange(total, [&](i64 beg, i64 end) {
+    walk(L, beg, end, [&](i64 oa, i64 ob, i64 oo, i64 cnt) {
+      inner_loop<Op>(a + oa, L.sa[L.rank - 1], b + ob, L.sb[L.rank - 1], o + oo, cnt);
+    });
+  });
+}
+
+// binary(op, a, b, out, layout)   layout = [rank, shape, aStrides, bStrides] (out contiguous)
+static Napi::Value Binary(const Napi::CallbackInfo& info) {
+  Args A(info, "binary");
+  int op = static_cast<int>(A.n(0));
+  const float* a = A.f32(1, "a");
+  const float* b = A.f32(2, "b");
+  float* o = A.f32(3, "out");
+  Layout L;
+  if (!read_layout(A, 4, 2, L)) return info.Env().Undefined();
+  contiguous_strides(L);
+  if (!A.ok) return info.Env().Undefined();
+  switch (op) {
+    case 0: run_binary<Add>(a, b, o, L); break;
+    case 1: run_binary<Sub>(a, b, o, L); break;
+    case 2: run_binary<Mul>(a, b, o, L); break;
+    case 3: run_binary<Div>(a, b, o, L); break;
+    case 4: run_binary<Max>(a, b, o, L); break;
+    case 5: run_binary<Min>(a, b, o, L); break;
+    case 6: run_binary<Pow>(a, b, o, L); break;
+    default: A.fail("unknown op");
+  }
+  return info.Env().Undefined();
+}
+
+static Napi::Value Compare(const Napi::CallbackInfo& info) {
+  Args A(info, "compare");
+  int op = static_cast<int>(A.n(0));
+  const float* a = A.f32(1, "a");
+  const float* b = A.f32(2, "b");
+  float* o = A.f32(3, "out");
+  Layout L;
+  if (!read_layout(A, 4, 2, L)) return info.Env().Undefined();
+  contiguous_strides(L);
+  if (!A.ok) return info.Env().Undefined();
+  switch (op) {
+    case 0: run_binary<Eq>(a, b, o, L); break;
+    case 1: run_binary<Ne>(a, b, o, L); break;
+    case 2: run_binary<Lt>(a, b, o, L); break;
+    case 3: run_binary<Le>(a, b, o, L); break;
+    case 4: run_binary<Gt>(a, b, o, L); break;
+    case 5: run_binary<Ge>(a, b, o, L); break;
+    default: A.fail("unknown op");
+  }
+  return info.Env().Undefined();
+}
+
+// ---- unary / unaryGrad -------------------------------------------------------------------------
+// Op codes: neg exp log sqrt rsqrt square abs sigmoid silu tanh relu recip (UnaryOp order).
+
+struct UNeg { static float f(float x) { return -x; } static float d(float, float dy) { return -dy; } };
+struct UExp { static float f(float x) { return fexp(x); } static float d(float x, float dy) { return dy * fexp(x); } };
+struct ULog { static float f(float x) { return std::log(x); } static float d(float x, float dy) { return dy / x; } };
+struct USqrt { static float f(float x) { return std::sqrt(x); } static float d(float x, float dy) { return dy * (0.5f / std::sqrt(x)); } };
+struct URsqrt { static float f(float x) { return 1.0f / std::sqrt(x); } static float d(float x, float dy) { return dy * (-0.5f / (x * std::sqrt(x))); } };
+struct USquare { static float f(float x) { return x * x; } static float d(float x, float dy) { return dy * (2.0f * x); } };
+struct UAbs {
+  static float f(float x) { return std::fabs(x); }
+  static float d(float x, float dy) { return dy * (x > 0 ? 1.0f : (x < 0 ? -1.0f : x)); }
+};
+struct USigmoid {
+  static float f(float x) { return fsigmoid(x); }
+  static float d(float x, float dy) { float s = fsigmoid(x); return dy * (s * (1.0f - s)); }
+};
+struct USilu {
+  static float f(float x) { return x * fsigmoid(x); }
+  static float d(float x, float dy) { float s = fsigmoid(x); return dy * (s * (1.0f + x * (1.0f - s))); }
+};
+struct UTanh {
+  static float f(float x) { return std::tanh(x); }
+  static float d(float x, float dy) { float t = std::tanh(x); return dy * (1.0f - t * t); }
+};
+struct URelu { static float f(float x) { return x > 0 ? x : 0.0f; } static float d(float x, float dy) { return dy * (x > 0 ? 1.0f : 0.0f); } };
+struct URecip { static float f(float x) { return 1.0f / x; } static float d(float x, float dy) { return -dy / (x * x); } };
+
+template <class Op>
+__attribute__((target_clones("avx512f", "default")))
+static void unary_loop(const float* x, float* o, i64 n) {
+#pragma omp simd
+  for (i64 i = 0; i < n; i++) o[i] = Op::f(x[i]);
+}
+
+template <class Op>
+__attribute__((target_clones("avx512f", "default")))
+static void unary_grad_loop(const float* x, const float* dy, float* dx, i64 n) {
+#pragma omp simd
+  for (i64 i = 0; i < n; i++) dx[i] = Op::d(x[i], dy[i]);
+}
+
+template <class Op>
+static void run_unary(const float* x, float* o, i64 n) {
+  prange(n, [&](i64 b, i64 e) { unary_loop<Op>(x + b, o + b, e - b); });
+}
+template <class Op>
+static void run_unary_grad(const float* x, const float* dy, float* dx, i64 n) {
+  prange(n, [&](i64 b, i64 e) { unary_grad_loop<Op>(x + b, dy + b, dx + b, e - b); });
+}
+
+#define R1_UNARY_SWITCH(OP, CALL)                 \
+  switch (OP) {                                   \
+    case 0: CALL(UNeg); break;                    \
+    case 1: CALL(UExp); break;                    \
+    case 2: CALL(ULog); break;                    \
+    case 3: CALL(USqrt); break;                   \
+    case 4: CALL(URsqrt); break;                  \
+    case 5: CALL(USquare); break;                 \
+    case 6: CALL(UAbs); break;                    \
+    case 7: CALL(USigmoid); break;                \
+    case 8: CALL(USilu); break;                   \
+    case 9: CALL(UTanh); break;                   \
+    case 10: CALL(URelu); break;                  \
+    case 11: CALL(URecip); break;                 \
+    default: A.fail("unknown op");                \
+  }
+
+// unary(op, x, out, n)
+static Napi::Value Unary(const Napi::CallbackInfo& info) {
+  Args A(info, "unary");
+  int op = static_cast<int>(A.n(0));
+  const float* x = A.f32(1, "x");
+  float* o = A.f32(2, "out");
+  i64 n = A.n(3);
+  if (!A.ok) return info.Env().Undefined();
+#define CALL(T) run_unary<T>(x, o, n)
+  R1_UNARY_SWITCH(op, CALL)
+#undef CALL
+  return info.Env().Undefined();
+}
+
+// unaryGrad(op, x, dy, dx, n)
+static Napi::Value UnaryGrad(const Napi::CallbackInfo& info) {
+  Args A(info, "unaryGrad");
+  int op = static_cast<int>(A.n(0));
+  const float* x = A.f32(1, "x");
+  const float* dy = A.f32(2, "dy");
+  float* dx = A.f32(3, "dx");
+  i64 n = A.n(4);
+  if (!A.ok) return info.Env().Undefined();
+#define CALL(T) run_unary_grad<T>(x, dy, dx, n)
+  R1_UNARY_SWITCH(op, CALL)
+#undef CALL
+  return info.Env().Undefined();
+}
+
+// affine(x, alpha, beta, out, n)
+static Napi::Value Affine(const Napi::CallbackInfo& info) {
+  Args A(info, "affine");
+  const float* x = A.f32(0, "x");
+  const float alpha = static_cast<float>(A.num(1)), beta = static_cast<float>(A.num(2));
+  float* o = A.f32(3, "out");
+  i64 n = A.n(4);
+  if (!A.ok) return info.Env().Undefined();
+  prange(n, [&](i64 b, i64 e) {
+#pragma omp simd
+    for (i64 i = b; i < e; i++) o[i] = alpha * x[i] + beta;
+  });
+  return info.Env().Undefined();
+}
+
+// where(cond (f32|i32), a, b, out, n)
+static Napi::Value Where(const Napi::CallbackInfo& info) {
+  Args A(info, "where");
+  int dt = 0;
+  const void* c = A.any(0, &dt, "cond");
+  const float* a = A.f32(1, "a");
+  const float* b = A.f32(2, "b");
+  float* o = A.f32(3, "out");
+  i64 n = A.n(4);
+  if (!A.ok) return info.Env().Undefined();
+  if (dt == kF32) {
+    const float* cf = static_cast<const float*>(c);
+    prange(n, [&](i64 s, i64 e) {
+#pragma omp simd
+      for (i64 i = s; i < e; i++) o[i] = cf[i] != 0.0f ? a[i] : b[i];
+    });
+  } else {
+    const int32_t* ci = static_cast<const int32_t*>(c);
+    prange(n, [&](i64 s, i64 e) {
+#pragma omp simd
+      for (i64 i = s; i < e; i++) o[i] = ci[i] != 0 ? a[i] : b[i];
+    });
+  }
+  return info.Env().Undefined();
+}
+
+// ---- swiglu ------------------------------------------------------------------------------------
+
+__attribute__((target_clones("avx512f", "default")))
+static void swiglu_loop(const float* g, const float* u, float* o, i64 n) {
+#pragma omp simd
+  for (i64 i = 0; i < n; i++) o[i] = g[i] * fsigmoid(g[i]) * u[i];
+}
+
+__attribute__((target_clones("avx512f", "default")))
+static void swiglu_grad_loop(const float* G, const float* U, const float* DY, float* DG, float* DU, i64 n) {
+#pragma omp simd
+  for (i64 i = 0; i < n; i++) {
+    const float g = G[i], u = U[i], d = DY[i];
+    const float s = fsigmoid(g);
+    DG[i] = d * u * s * (1.0f + g * (1.0f - s));
+    DU[i] = d * g * s;
+  }
+}
+
+// swiglu(gate, up, out, n)
+static Napi::Value Swiglu(const Napi::CallbackInfo& info) {
+  Args A(info, "swiglu");
+  const float* g = A.f32(0, "gate");
+  const float* u = A.f32(1, "up");
+  float* o = A.f32(2, "out");
+  i64 n = A.n(3);
+  if (!A.ok) return info.Env().Undefined();
+  prange(n, [&](i64 b, i64 e) { swiglu_loop(g + b, u + b, o + b, e - b); });
+  return info.Env().Undefined();
+}
+
+// swigluGrad(gate, up, dy, dGate, dUp, n)
+static Napi::Value SwigluGrad(const Napi::CallbackInfo& info) {
+  Args A(info, "swigluGrad");
+  const float* g = A.f32(0, "gate");
+  const float* u = A.f32(1, "up");
+  const float* dy = A.f32(2, "dy");
+  float* dg = A.f32(3, "dGate");
+  float* du = A.f32(4, "dUp");
+  i64 n = A.n(5);
+  if (!A.ok) return info.Env().Undefined();
+  prange(n, [&](i64 b, i64 e) { swiglu_grad_loop(g + b, u + b, dy + b, dg + b, du + b, e - b); });
+  return info.Env().Undefined();
+}
+
+// ---- adamw -------------------------------------------------------------------------------------
+
+__attribute__((target_clones("avx512f", "default")))
+static void adamw_loop(float* P, const float* G, float* M, float* V, i64 n, float gs, float b1, float b2,
+                       float lr_bc1, float inv_bc2, float eps, float lr_wd) {
+  const float c1 = 1.0f - b1, c2 = 1.0f - b2;
+#pragma omp simd
+  for (i64 i = 0; i < n; i++) {
+    const float g = G[i] * gs;
+    const float m = b1 * M[i] + c1 * g;
+    const float v = b2 * V[i] + c2 * g * g;
+    M[i] = m;
+    V[i] = v;
+    const float p0 = P[i];
+    P[i] = p0 - lr_bc1 * m / (std::sqrt(v * inv_bc2) + eps) - lr_wd * p0;
+  }
+}
+
+// adamw(p, g, m, v, n, lr, beta1, beta2, eps, weightDecay, step, gradScale)
+static Napi::Value AdamW(const Napi::CallbackInfo& info) {
+  Args A(info, "adamw");
+  float* p = A.f32(0, "p");
+  const float* g = A.f32(1, "g");
+  float* m = A.f32(2, "m");
+  float* v = A.f32(3, "v");
+  i64 n = A.n(4);
+  double lr = A.num(5), b1 = A.num(6), b2 = A.num(7), eps = A.num(8), wd = A.num(9), step = A.num(10), gs = A.num(11);
+  if (!A.ok) return info.Env().Undefined();
+  const double bc1 = 1.0 - std::pow(b1, step), bc2 = 1.0 - std::pow(b2, step);
+  const float lr_bc1 = static_cast<float>(lr / bc1), inv_bc2 = static_cast<float>(1.0 / bc2), lr_wd = static_cast<float>(lr * wd);
+  prange(n, [&](i64 b, i64 e) {
+    adamw_loop(p + b, g + b, m + b, v + b, e - b, static_cast<float>(gs), static_cast<float>(b1), static_cast<float>(b2),
+               lr_bc1, inv_bc2, static_cast<float>(eps), lr_wd);
+  });
+  return info.Env().Undefined();
+}
+
+void RegisterElementwise(Napi::Env env, Napi::Object exports) {
+  R1_EXPORT(exports, "binary", Binary);
+  R1_EXPORT(exports, "compare", Compare);
+  R1_EXPORT(exports, "unary", Unary);
+  R1_EXPORT(exports, "unaryGrad", UnaryGrad);
+  R1_EXPORT(exports, "affine", Affine);
+  R1_EXPORT(exports, "where", Where);
+  R1_EXPORT(exports, "swiglu", Swiglu);
+  R1_EXPORT(exports, "swigluGrad", SwigluGrad);
+  R1_EXPORT(exports, "adamw", AdamW);
+}
+
+}  // namespace r1

@@ -1,0 +1,16 @@
+// Registration entry points of the kernel groups (one per source file).
+#pragma once
+#include <napi.h>
+
+namespace r1 {
+void RegisterMemory(Napi::Env env, Napi::Object exports);       // memory.cc
+void RegisterGemm(Napi::Env env, Napi::Object exports);         // gemm.cc
+void RegisterElementwise(Napi::Env env, Napi::Object exports);  // elementwise.cc
+void RegisterRows(Napi::Env env, Napi::Object exports);         // rows.cc
+void RegisterIndex(Napi::Env env, Napi::Object exports);        // index.cc
+void RegisterAttention(Napi::Env env, Napi::Object exports);    // attention.cc
+
+// Shared by gemm.cc and attention.cc: one row-major sgemm, C = alpha op(A) op(B) + beta C.
+void sgemm_rm(bool transA, bool transB, int m, int n, int k, float alpha, const float* A, int lda,
+              const float* B, int ldb, float beta, float* C, int ldc);
+}  // namespace r1

@@ -1,0 +1,657 @@
+// The native CPU backend: HostStorage typed arrays handed to the C++ addon (native/*.cc), which
+// works on them in place (OpenBLAS for GEMM, OpenMP-threaded, vectorised loops for the rest).
+//
+// Every size, offset, stride and index is checked here before the addon is called: native code
+// trusts its arguments, so a mistake must become a thrown Error naming the kernel and the sizes,
+// never an out-of-bounds access. Inputs that overlap an output in a way the kernel cannot handle
+// in place are snapshotted first (same results as the reference backend, which reads snapshots).
+import type {
+  AdamWStep, AttentionArgs, Backend, BinaryOp, CompareOp, DType, GemmArgs, HostArray, Storage, UnaryOp,
+} from '../backend.js';
+import { HostStorage, host } from '../host.js';
+import { loadNative, getThreads, setThreads, type NativeAddon } from './native.js';
+
+export { setThreads, getThreads };
+
+const F64_MSG = 'cpu backend supports f32 and i32; use RefBackend for f64';
+
+const BINARY_OPS: readonly BinaryOp[] = ['add', 'sub', 'mul', 'div', 'max', 'min', 'pow'];
+const COMPARE_OPS: readonly CompareOp[] = ['eq', 'ne', 'lt', 'le', 'gt', 'ge'];
+const UNARY_OPS: readonly UnaryOp[] = [
+  'neg', 'exp', 'log', 'sqrt', 'rsqrt', 'square', 'abs', 'sigmoid', 'silu', 'tanh', 'relu', 'recip',
+];
+
+// ---- argument checks ----------------------------------------------------------------------------
+
+function fail(kernel: string, msg: string): never {
+  throw new Error(`cpu.${kernel}: ${msg}`);
+}
+
+function checkCount(kernel: string, what: string, n: number): void {
+  if (!Number.isInteger(n) || n < 0) fail(kernel, `${what} must be a non-negative integer, got ${n}`);
+}
+
+/** int32 range for sizes handed to BLAS. */
+function checkInt32(kernel: string, what: string, n: number): void {
+  if (!Number.isInteger(n) || n < 0 || n > 0x7fffffff) fail(kernel, `${what} must be an integer in [0, 2^31), got ${n}`);
+}
+
+function data(kernel: string, what: string, s: Storage): HostArray {
+  if (s == null) fail(kernel, `${what} is missing`);
+  const d = host(s);
+  if (d instanceof Float64Array) fail(kernel, `${what} is f64: ${F64_MSG}`);
+  return d;
+}
+
+function f32(kernel: string, what: string, s: Storage, need?: number): Float32Array {
+  const d = data(kernel, what, s);
+  if (!(d instanceof Float32Array)) fail(kernel, `${what} must be f32, got ${s.dtype}`);
+  if (need !== undefined && d.length < need) fail(kernel, `${what} has ${d.length} elements, needs ${need}`);
+  return d;
+}
+
+function i32(kernel: string, what: string, s: Storage, need?: number): Int32Array {
+  const d = data(kernel, what, s);
+  if (!(d instanceof Int32Array)) fail(kernel, `${what} must be i32, got ${s.dtype}`);
+  if (need !== undefined && d.length < need) fail(kernel, `${what} has ${d.length} elements, needs ${need}`);
+  return d;
+}
+
+/** f32 or i32. */
+function num(kernel: string, what: string, s: Storage, need?: number): Float32Array | Int32Array {
+  const d = data(kernel, what, s) as Float32Array | Int32Array;
+  if (need !== undefined && d.length < need) fail(kernel, `${what} has ${d.length} elements, needs ${need}`);
+  return d;
+}
+
+function sameLength(kernel: string, ...named: [string, Storage][]): number {
+  const n = named[0][1].length;
+  for (const [what, s] of named) {
+    if (s.length !== n) fail(kernel, `length mismatch: ${named.map(([w, t]) => `${w}=${t.length}`).join(', ')} (${what})`);
+  }
+  return n;
+}
+
+function checkIndices(kernel: string, what: string, idx: Int32Array, n: number, limit: number): void {
+  for (let i = 0; i < n; i++) {
+    const v = idx[i];
+    if (!(v >= 0 && v < limit)) fail(kernel, `${what}[${i}] = ${v} is outside [0, ${limit})`);
+  }
+}
+
+function product(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+function checkStrided(kernel: string, what: string, len: number, offset: number,
+  strides: readonly number[], shape: readonly number[]): void {
+  if (strides.length !== shape.length) fail(kernel, `${what} strides [${strides}] do not match shape rank ${shape.length} ([${shape}])`);
+  for (const x of strides) if (!Number.isInteger(x)) fail(kernel, `${what} strides [${strides}] must be integers`);
+  if (product(shape) === 0) return;
+  let lo = offset, hi = offset;
+  for (let d = 0; d < shape.length; d++) {
+    const ext = (shape[d] - 1) * strides[d];
+    if (ext < 0) lo += ext; else hi += ext;
+  }
+  if (lo < 0 || hi >= len) {
+    fail(kernel, `${what} (offset ${offset}, strides [${strides}], shape [${shape}]) reaches [${lo}, ${hi}], buffer has ${len} elements`);
+  }
+}
+
+// ---- aliasing -----------------------------------------------------------------------------------
+
+function overlaps(x: HostArray, y: HostArray): boolean {
+  return x.buffer === y.buffer && x.byteOffset < y.byteOffset + y.byteLength && y.byteOffset < x.byteOffset + x.byteLength;
+}
+
+function identical(x: HostArray, y: HostArray): boolean {
+  return x.buffer === y.buffer && x.byteOffset === y.byteOffset && x.length === y.length;
+}
+
+/** x, or a snapshot of it when it overlaps any of outs. */
+function unalias<T extends HostArray>(x: T, ...outs: HostArray[]): T {
+  for (const o of outs) if (overlaps(x, o)) return x.slice() as T;
+  return x;
+}
+
+/** x, or a snapshot of it when it overlaps an output other than exactly (same-index access is safe). */
+function unaliasSameIndex<T extends HostArray>(x: T, ...outs: HostArray[]): T {
+  for (const o of outs) if (overlaps(x, o) && !identical(x, o)) return x.slice() as T;
+  return x;
+}
+
+// ---- layouts ------------------------------------------------------------------------------------
+
+/**
+ * Drops size-1 axes and merges axes that are contiguous for every operand, giving
+ * Float64Array [rank, shape..., strides of operand 0..., strides of operand 1..., ...].
+ * Returns null when the shape is empty (no elements).
+ */
+function collapse(shape: readonly number[], strides: readonly (readonly number[])[]): Float64Array | null {
+  if (product(shape) === 0) return null;
+  const dims: number[] = [];
+  const st: number[][] = strides.map(() => []);
+  for (let d = 0; d < shape.length; d++) {
+    if (shape[d] === 1) continue;
+    const r = dims.length;
+    if (r > 0 && strides.every((s, o) => st[o][r - 1] === s[d] * shape[d])) {
+      dims[r - 1] *= shape[d];
+      strides.forEach((s, o) => { st[o][r - 1] = s[d]; });
+    } else {
+      dims.push(shape[d]);
+      strides.forEach((s, o) => { st[o].push(s[d]); });
+    }
+  }
+  if (dims.length === 0) { dims.push(1); st.forEach((s) => s.push(0)); }
+  const r = dims.length;
+  const meta = new Float64Array(1 + r * (1 + strides.length));
+  meta[0] = r;
+  meta.set(dims, 1);
+  st.forEach((s, o) => meta.set(s, 1 + r * (1 + o)));
+  return meta;
+}
+
+function contiguousStrides(shape: readonly number[]): number[] {
+  const s = new Array<number>(shape.length);
+  let acc = 1;
+  for (let d = shape.length - 1; d >= 0; d--) { s[d] = acc; acc *= shape[d]; }
+  return s;
+}
+
+/** ignoreIndex as the addon compares it (an int64): a non-integer matches no target. */
+function nativeIgnore(ignoreIndex: number): number {
+  return Number.isInteger(ignoreIndex) && Math.abs(ignoreIndex) < 2 ** 53 ? ignoreIndex : 2 ** 40;
+}
+
+// ---- the backend ----------------------------------------------------------------------------------
+
+export class CpuBackend implements Backend {
+  readonly name = 'cpu';
+  readonly dtypes: readonly DType[] = ['f32', 'i32'];
+  private readonly n: NativeAddon;
+
+  constructor() {
+    this.n = loadNative();
+  }
+
+  /** Threads for native kernels and OpenBLAS (process-wide). */
+  setThreads(n: number): number { return setThreads(n); }
+  getThreads(): number { return getThreads(); }
+  /** Build/runtime facts: OpenBLAS config, thread counts, vector ISA. */
+  info(): ReturnType<NativeAddon['info']> { return this.n.info(); }
+
+  // ---- memory ----
+
+  alloc(dtype: DType, length: number): Storage {
+    checkCount('alloc', 'length', length);
+    switch (dtype) {
+      case 'f32': return new HostStorage('f32', new Float32Array(length));
+      case 'i32': return new HostStorage('i32', new Int32Array(length));
+      case 'f64': fail('alloc', F64_MSG);
+      default: fail('alloc', `unknown dtype '${dtype as string}'`);
+    }
+  }
+
+  upload(data: ArrayLike<number>, dtype: DType): Storage {
+    const s = this.alloc(dtype, data.length);
+    const arr = (s as HostStorage).data;
+    if (ArrayBuffer.isView(data) || Array.isArray(data)) arr.set(data as ArrayLike<number>);
+    else for (let i = 0; i < data.length; i++) arr[i] = data[i];
+    return s;
+  }
+
+  read(s: Storage): HostArray {
+    return data('read', 'buffer', s).slice();
+  }
+
+  fill(s: Storage, value: number): void {
+    data('fill', 'buffer', s).fill(value);
+  }
+
+  copy(src: Storage, srcOffset: number, dst: Storage, dstOffset: number, n: number): void {
+    checkCount('copy', 'n', n);
+    checkCount('copy', 'srcOffset', srcOffset);
+    checkCount('copy', 'dstOffset', dstOffset);
+    const s = num('copy', `src (offset ${srcOffset}, n ${n})`, src, srcOffset + n);
+    const d = num('copy', `dst (offset ${dstOffset}, n ${n})`, dst, dstOffset + n);
+    if (n === 0) return;
+    if (s.constructor === d.constructor) {
+      // TypedArray.set copies as if through a temporary when the two overlap (memmove)
+      d.set(s.subarray(srcOffset, srcOffset + n), dstOffset);
+    } else {
+      this.n.convert(s, srcOffset, d, dstOffset, n);
+    }
+  }
+
+  stridedCopy(
+    src: Storage, srcOffset: number, srcStrides: readonly number[],
+    dst: Storage, dstOffset: number, dstStrides: readonly number[],
+    shape: readonly number[],
+  ): void {
+    const K = 'stridedCopy';
+    if (shape.length > 8) fail(K, `rank ${shape.length} > 8`);
+    for (const d of shape) checkCount(K, 'shape entry', d);
+    checkCount(K, 'srcOffset', srcOffset);
+    checkCount(K, 'dstOffset', dstOffset);
+    const s0 = num(K, 'src', src), d = num(K, 'dst', dst);
+    checkStrided(K, 'src', s0.length, srcOffset, srcStrides, shape);
+    checkStrided(K, 'dst', d.length, dstOffset, dstStrides, shape);
+    const layout = collapse(shape, [srcStrides, dstStrides]);
+    if (!layout) return;
+    const s = unalias(s0, d);
+    // a destination written more than once (stride 0 on an axis of size > 1): last write wins,
+    // which only a sequential walk guarantees; the addon is handed one axis at a time then.
+    const rank = layout[0];
+    let dstRepeats = false;
+    for (let i = 0; i < rank; i++) if (layout[1 + 2 * rank + i] === 0) dstRepeats = true;
+    if (!dstRepeats) {
+      this.n.stridedCopy(s, srcOffset, d, dstOffset, layout);
+      return;
+    }
+    // Sequential fallback (rare): element by element in JS, row-major order.
+    const dims = Array.from(layout.subarray(1, 1 + rank));
+    const ss = Array.from(layout.subarray(1 + rank, 1 + 2 * rank));
+    const ds = Array.from(layout.subarray(1 + 2 * rank, 1 + 3 * rank));
+    const total = product(dims);
+    const idx = new Array<number>(rank).fill(0);
+    let so = srcOffset, dO = dstOffset;
+    for (let f = 0; f < total; f++) {
+      d[dO] = s[so]; // typed-array store: ToInt32 / float rounding, as in the reference
+      for (let a = rank - 1; a >= 0; a--) {
+        idx[a]++; so += ss[a]; dO += ds[a];
+        if (idx[a] < dims[a]) break;
+        so -= ss[a] * dims[a]; dO -= ds[a] * dims[a]; idx[a] = 0;
+      }
+    }
+  }
+
+  // ---- dense linear algebra ----
+
+  gemm(g: GemmArgs): void {
+    const K = 'gemm';
+    const { transA, transB, m, n, k, alpha, beta, batch, lda, ldb, ldc } = g;
+    for (const [what, x] of Object.entries({ m, n, k, batch, lda, ldb, ldc })) checkInt32(K, what, x);
+    for (const [what, x] of Object.entries({ aOffset: g.aOffset, bOffset: g.bOffset, cOffset: g.cOffset, strideA: g.strideA, strideB: g.strideB, strideC: g.strideC })) {
+      if (!Number.isInteger(x)) fail(K, `${what} must be an integer, got ${x}`);
+      if (x < 0) fail(K, what.startsWith('stride') ? 'batch strides must be non-negative' : `${what} must be a non-negative integer, got ${x}`);
+    }
+    const [aRows, aCols] = transA ? [k, m] : [m, k];
+    const [bRows, bCols] = transB ? [n, k] : [k, n];
+    if (lda < Math.max(1, aCols)) fail(K, `lda=${lda} < ${aCols} (stored A is ${aRows}x${aCols})`);
+    if (ldb < Math.max(1, bCols)) fail(K, `ldb=${ldb} < ${bCols} (stored B is ${bRows}x${bCols})`);
+    if (ldc < Math.max(1, n)) fail(K, `ldc=${ldc} < n=${n}`);
+    const extent = (rows: number, cols: number, ld: number, stride: number) =>
+      rows === 0 || cols === 0 || batch === 0 ? 0 : (batch - 1) * stride + (rows - 1) * ld + cols;
+    const A = f32(K, `A (${aRows}x${aCols}, lda ${lda}, offset ${g.aOffset}, stride ${g.strideA}, batch ${batch})`,
+      g.a, g.aOffset + extent(aRows, aCols, lda, g.strideA));
+    const B = f32(K, `B (${bRows}x${bCols}, ldb ${ldb}, offset ${g.bOffset}, stride ${g.strideB}, batch ${batch})`,
+      g.b, g.bOffset + extent(bRows, bCols, ldb, g.strideB));
+    const C = f32(K, `C (${m}x${n}, ldc ${ldc}, offset ${g.cOffset}, stride ${g.strideC}, batch ${batch})`,
+      g.c, g.cOffset + extent(m, n, ldc, g.strideC));
+    if (m === 0 || n === 0 || batch === 0) return;
+    // C blocks of a batch overlapping each other: run the matrices one by one, in order
+    this.n.gemm(transA, transB, m, n, k, alpha, beta, unalias(A, C), g.aOffset, lda, g.strideA,
+      unalias(B, C), g.bOffset, ldb, g.strideB, C, g.cOffset, ldc, g.strideC, batch);
+  }
+
+  // ---- elementwise ----
+
+  binary(op: BinaryOp, a: Storage, aStrides: readonly number[], b: Storage, bStrides: readonly number[],
+    out: Storage, shape: readonly number[]): void {
+    const code = BINARY_OPS.indexOf(op);
+    if (code < 0) fail('binary', `unknown op '${op as string}'`);
+    this.elementwise('binary', code, a, aStrides, b, bStrides, out, shape);
+  }
+
+  compare(op: CompareOp, a: Storage, aStrides: readonly number[], b: Storage, bStrides: readonly number[],
+    out: Storage, shape: readonly number[]): void {
+    const code = COMPARE_OPS.indexOf(op);
+    if (code < 0) fail('compare', `unknown op '${op as string}'`);
+    this.elementwise('compare', code, a, aStrides, b, bStrides, out, shape);
+  }
+
+  private elementwise(kernel: 'binary' | 'compare', code: number, a: Storage, aStrides: readonly number[],
+    b: Storage, bStrides: readonly number[], out: Storage, shape: readonly number[]): void {
+    if (shape.length > 8) fail(kernel, `rank ${shape.length} > 8`);
+    for (const d of shape) checkCount(kernel, 'shape entry', d);
+    const A0 = f32(kernel, 'a', a), B0 = f32(kernel, 'b', b);
+    checkStrided(kernel, 'a', A0.length, 0, aStrides, shape);
+    checkStrided(kernel, 'b', B0.length, 0, bStrides, shape);
+    const total = product(shape);
+    const O = f32(kernel, `out (shape [${shape}])`, out, total);
+    const layout = collapse(shape, [aStrides, bStrides, contiguousStrides(shape)]);
+    if (!layout) return;
+    // An input may share memory with out only when it is read at the element being written.
+    const rank = layout[0];
+    const sameAsOut = (x: Float32Array, o: number) => {
+      if (!overlaps(x, O)) return true;
+      if (x.buffer !== O.buffer || x.byteOffset !== O.byteOffset) return false;
+      for (let i = 0; i < rank; i++) if (layout[1 + rank * (1 + o) + i] !== layout[1 + rank * 3 + i]) return false;
+      return true;
+    };
+    const A = sameAsOut(A0, 0) ? A0 : A0.slice();
+    const B = sameAsOut(B0, 1) ? B0 : B0.slice();
+    const meta = layout.subarray(0, 1 + 3 * rank);
+    if (kernel === 'binary') this.n.binary(code, A, B, O, meta);
+    else this.n.compare(code, A, B, O, meta);
+  }
+
+  unary(op: UnaryOp, x: Storage, out: Storage): void {
+    const code = UNARY_OPS.indexOf(op);
+    if (code < 0) fail('unary', `unknown op '${op as string}'`);
+    const n = sameLength('unary', ['x', x], ['out', out]);
+    const O = f32('unary', 'out', out);
+    const X = unaliasSameIndex(f32('unary', 'x', x), O);
+    this.n.unary(code, X, O, n);
+  }
+
+  unaryGrad(op: UnaryOp, x: Storage, dy: Storage, dx: Storage): void {
+    const code = UNARY_OPS.indexOf(op);
+    if (code < 0) fail('unaryGrad', `unknown op '${op as string}'`);
+    const n = sameLength('unaryGrad', ['x', x], ['dy', dy], ['dx', dx]);
+    const DX = f32('unaryGrad', 'dx', dx);
+    const X = unaliasSameIndex(f32('unaryGrad', 'x', x), DX);
+    const DY = unaliasSameIndex(f32('unaryGrad', 'dy', dy), DX);
+    this.n.unaryGrad(code, X, DY, DX, n);
+  }
+
+  affine(x: Storage, alpha: number, beta: number, out: Storage): void {
+    const n = sameLength('affine', ['x', x], ['out', out]);
+    const O = f32('affine', 'out', out);
+    const X = unaliasSameIndex(f32('affine', 'x', x), O);
+    this.n.affine(X, alpha, beta, O, n);
+  }
+
+  where(cond: Storage, a: Storage, b: Storage, out: Storage): void {
+    const n = sameLength('where', ['cond', cond], ['a', a], ['b', b], ['out', out]);
+    const O = f32('where', 'out', out);
+    const C = unaliasSameIndex(num('where', 'cond', cond), O);
+    const A = unaliasSameIndex(f32('where', 'a', a), O), B = unaliasSameIndex(f32('where', 'b', b), O);
+    this.n.where(C, A, B, O, n);
+  }
+
+  // ---- reductions ----
+
+  sumAxis(x: Storage, out: Storage, outer: number, R: number, inner: number): void {
+    for (const [w, v] of Object.entries({ outer, R, inner })) checkCount('sumAxis', w, v);
+    const O = f32('sumAxis', `out (${outer}x${inner})`, out, outer * inner);
+    const X = unalias(f32('sumAxis', `x (${outer}x${R}x${inner})`, x, outer * R * inner), O);
+    if (outer * inner === 0) return;
+    this.n.sumAxis(X, O, outer, R, inner);
+  }
+
+  maxAxis(x: Storage, out: Storage, argmax: Storage | null, outer: number, R: number, inner: number): void {
+    for (const [w, v] of Object.entries({ outer, R, inner })) checkCount('maxAxis', w, v);
+    if (R === 0 && outer * inner > 0) fail('maxAxis', 'cannot take the max over an empty axis (R=0)');
+    const O = f32('maxAxis', `out (${outer}x${inner})`, out, outer * inner);
+    const AM = argmax ? i32('maxAxis', `argmax (${outer}x${inner})`, argmax, outer * inner) : null;
+    const X = unalias(f32('maxAxis', `x (${outer}x${R}x${inner})`, x, outer * R * inner), O, ...(AM ? [AM] : []));
+    if (outer * inner === 0) return;
+    this.n.maxAxis(X, O, AM, outer, R, inner);
+  }
+
+  sumSquares(x: Storage): number {
+    const X = f32('sumSquares', 'x', x);
+    return this.n.sumSquares(X, X.length);
+  }
+
+  // ---- row kernels ----
+
+  private rowsCheck(kernel: string, rows: number, cols: number): number {
+    checkCount(kernel, 'rows', rows);
+    checkCount(kernel, 'cols', cols);
+    return rows * cols;
+  }
+
+  softmax(x: Storage, out: Storage, rows: number, cols: number, log: boolean): void {
+    const n = this.rowsCheck('softmax', rows, cols);
+    const O = f32('softmax', `out (${rows}x${cols})`, out, n);
+    const X = unaliasSameIndex(f32('softmax', `x (${rows}x${cols})`, x, n), O);
+    if (n === 0) return;
+    this.n.softmax(X, O, rows, cols, !!log);
+  }
+
+  softmaxGrad(y: Storage, dy: Storage, dx: Storage, rows: number, cols: number, log: boolean): void {
+    const n = this.rowsCheck('softmaxGrad', rows, cols);
+    const DX = f32('softmaxGrad', `dx (${rows}x${cols})`, dx, n);
+    const Y = unaliasSameIndex(f32('softmaxGrad', `y (${rows}x${cols})`, y, n), DX);
+    const DY = unaliasSameIndex(f32('softmaxGrad', `dy (${rows}x${cols})`, dy, n), DX);
+    if (n === 0) return;
+    this.n.softmaxGrad(Y, DY, DX, rows, cols, !!log);
+  }
+
+  rmsNorm(x: Storage, w: Storage, out: Storage, rstd: Storage, rows: number, cols: number, eps: number): void {
+    const K = 'rmsNorm';
+    const n = this.rowsCheck(K, rows, cols);
+    const O = f32(K, `out (${rows}x${cols})`, out, n);
+    const RS = f32(K, `rstd (${rows})`, rstd, rows);
+    const X = unaliasSameIndex(unalias(f32(K, `x (${rows}x${cols})`, x, n), RS), O);
+    const W = unalias(f32(K, `w (${cols})`, w, cols), O, RS);
+    if (rows === 0) return;
+    this.n.rmsNorm(X, W, O, RS, rows, cols, eps);
+  }
+
+  rmsNormGrad(x: Storage, w: Storage, rstd: Storage, dy: Storage, dx: Storage, dw: Storage,
+    rows: number, cols: number): void {
+    const K = 'rmsNormGrad';
+    const n = this.rowsCheck(K, rows, cols);
+    const DX = f32(K, `dx (${rows}x${cols})`, dx, n);
+    const DW = f32(K, `dw (${cols})`, dw, cols);
+    const X = unaliasSameIndex(unalias(f32(K, `x (${rows}x${cols})`, x, n), DW), DX);
+    const DY = unaliasSameIndex(unalias(f32(K, `dy (${rows}x${cols})`, dy, n), DW), DX);
+    const W = unalias(f32(K, `w (${cols})`, w, cols), DX, DW);
+    const RS = unalias(f32(K, `rstd (${rows})`, rstd, rows), DX, DW);
+    if (n === 0) return;
+    this.n.rmsNormGrad(X, W, RS, DY, DX, DW, rows, cols);
+  }
+
+  swiglu(gate: Storage, up: Storage, out: Storage): void {
+    const n = sameLength('swiglu', ['gate', gate], ['up', up], ['out', out]);
+    const O = f32('swiglu', 'out', out);
+    const G = unaliasSameIndex(f32('swiglu', 'gate', gate), O), U = unaliasSameIndex(f32('swiglu', 'up', up), O);
+    this.n.swiglu(G, U, O, n);
+  }
+
+  swigluGrad(gate: Storage, up: Storage, dy: Storage, dGate: Storage, dUp: Storage): void {
+    const K = 'swigluGrad';
+    const n = sameLength(K, ['gate', gate], ['up', up], ['dy', dy], ['dGate', dGate], ['dUp', dUp]);
+    const DG = f32(K, 'dGate', dGate), DU = f32(K, 'dUp', dUp);
+    if (overlaps(DG, DU)) fail(K, 'dGate and dUp must not share memory');
+    const G = unaliasSameIndex(f32(K, 'gate', gate), DG, DU);
+    const U = unaliasSameIndex(f32(K, 'up', up), DG, DU);
+    const DY = unaliasSameIndex(f32(K, 'dy', dy), DG, DU);
+    this.n.swigluGrad(G, U, DY, DG, DU, n);
+  }
+
+  rope(x: Storage, out: Storage, cos: Storage, sin: Storage, positions: Storage,
+    N: number, H: number, D: number, interleaved: boolean, inverse: boolean): void {
+    const K = 'rope';
+    for (const [w, v] of Object.entries({ N, H, D })) checkCount(K, w, v);
+    if (D % 2 !== 0) fail(K, `head dim D=${D} must be even`);
+    const half = D / 2;
+    const n = N * H * D;
+    const O = f32(K, `out (${N}x${H}x${D})`, out, n);
+    const X = unaliasSameIndex(f32(K, `x (${N}x${H}x${D})`, x, n), O);
+    const C = unalias(f32(K, 'cos', cos), O), Sn = unalias(f32(K, 'sin', sin), O);
+    if (half > 0 && (C.length % half !== 0 || C.length !== Sn.length)) {
+      fail(K, `cos (${C.length}) and sin (${Sn.length}) must both be (maxPos, D/2=${half}) tables`);
+    }
+    const maxPos = half > 0 ? C.length / half : 0;
+    const P = i32(K, `positions (${N})`, positions, N);
+    if (H * half === 0) return;
+    checkIndices(K, 'positions', P, N, maxPos);
+    this.n.rope(X, O, C, Sn, P, N, H, D, !!interleaved, !!inverse);
+  }
+
+  // ---- indexing ----
+
+  gatherRows(src: Storage, idx: Storage, out: Storage, n: number, cols: number): void {
+    const K = 'gatherRows';
+    this.rowsCheck(K, n, cols);
+    const S0 = num(K, 'src', src);
+    const I = i32(K, `idx (${n})`, idx, n);
+    const O = num(K, `out (${n}x${cols})`, out, n * cols);
+    if (S0.constructor !== O.constructor) fail(K, `src (${src.dtype}) and out (${out.dtype}) must have the same dtype`);
+    if (cols === 0 || n === 0) return;
+    checkIndices(K, 'idx', I, n, Math.floor(S0.length / cols));
+    this.n.gatherRows(unalias(S0, O), I, O, n, cols);
+  }
+
+  scatterAddRows(src: Storage, idx: Storage, weights: Storage | null, out: Storage, n: number, cols: number): void {
+    const K = 'scatterAddRows';
+    this.rowsCheck(K, n, cols);
+    const O = f32(K, 'out', out);
+    const S = unalias(f32(K, `src (${n}x${cols})`, src, n * cols), O);
+    const I = unalias(i32(K, `idx (${n})`, idx, n), O);
+    const W = weights ? unalias(f32(K, `weights (${n})`, weights, n), O) : null;
+    if (cols === 0 || n === 0) return;
+    checkIndices(K, 'idx', I, n, Math.floor(O.length / cols));
+    this.n.scatterAddRows(S, I, W, O, n, cols);
+  }
+
+  rowDot(a: Storage, idx: Storage, b: Storage, out: Storage, n: number, cols: number): void {
+    const K = 'rowDot';
+    this.rowsCheck(K, n, cols);
+    const O = f32(K, `out (${n})`, out, n);
+    const A = unalias(f32(K, 'a', a), O);
+    const I = unalias(i32(K, `idx (${n})`, idx, n), O);
+    const B = unalias(f32(K, `b (${n}x${cols})`, b, n * cols), O);
+    if (n === 0) return;
+    if (cols > 0) checkIndices(K, 'idx', I, n, Math.floor(A.length / cols));
+    this.n.rowDot(A, I, B, O, n, cols);
+  }
+
+  gatherLast(x: Storage, idx: Storage, out: Storage, rows: number, cols: number, k: number): void {
+    const K = 'gatherLast';
+    this.rowsCheck(K, rows, cols);
+    checkCount(K, 'k', k);
+    const X0 = num(K, `x (${rows}x${cols})`, x, rows * cols);
+    const I0 = i32(K, `idx (${rows}x${k})`, idx, rows * k);
+    const O = num(K, `out (${rows}x${k})`, out, rows * k);
+    if (X0.constructor !== O.constructor) fail(K, `x (${x.dtype}) and out (${out.dtype}) must have the same dtype`);
+    if (rows * k === 0) return;
+    checkIndices(K, 'idx', I0, rows * k, cols);
+    this.n.gatherLast(unalias(X0, O), unalias(I0, O), O, rows, cols, k);
+  }
+
+  scatterAddLast(src: Storage, idx: Storage, out: Storage, rows: number, cols: number, k: number): void {
+    const K = 'scatterAddLast';
+    this.rowsCheck(K, rows, cols);
+    checkCount(K, 'k', k);
+    const O = f32(K, `out (${rows}x${cols})`, out, rows * cols);
+    const S = unalias(f32(K, `src (${rows}x${k})`, src, rows * k), O);
+    const I = unalias(i32(K, `idx (${rows}x${k})`, idx, rows * k), O);
+    if (rows * k === 0) return;
+    checkIndices(K, 'idx', I, rows * k, cols);
+    this.n.scatterAddLast(S, I, O, rows, cols, k);
+  }
+
+  topk(x: Storage, values: Storage, indices: Storage, rows: number, cols: number, k: number): void {
+    const K = 'topk';
+    this.rowsCheck(K, rows, cols);
+    checkCount(K, 'k', k);
+    if (k > cols) fail(K, `k=${k} > cols=${cols}`);
+    const V = f32(K, `values (${rows}x${k})`, values, rows * k);
+    const I = i32(K, `indices (${rows}x${k})`, indices, rows * k);
+    if (overlaps(V, I)) fail(K, 'values and indices must not share memory');
+    const X = unalias(f32(K, `x (${rows}x${cols})`, x, rows * cols), V, I);
+    if (rows * k === 0) return;
+    this.n.topk(X, V, I, rows, cols, k);
+  }
+
+  // ---- fused kernels ----
+
+  private attnCounts(kernel: string, a: AttentionArgs): void {
+    const { B, T, S, H, Hkv, Dk, Dv } = a;
+    for (const [what, n] of Object.entries({ B, T, S, H, Hkv, Dk, Dv })) checkInt32(kernel, what, n);
+    if (Hkv <= 0 || H % Hkv !== 0) fail(kernel, `H=${H} must be a positive multiple of Hkv=${Hkv}`);
+    if (typeof a.scale !== 'number') fail(kernel, `scale must be a number, got ${a.scale}`);
+  }
+
+  private attnInputs(kernel: string, a: AttentionArgs, outs: HostArray[]) {
+    const { B, T, S, H, Hkv, Dk, Dv } = a;
+    const q = unalias(f32(kernel, `q (B=${B}, T=${T}, H=${H}, Dk=${Dk})`, a.q, B * T * H * Dk), ...outs);
+    const k = unalias(f32(kernel, `k (B=${B}, S=${S}, Hkv=${Hkv}, Dk=${Dk})`, a.k, B * S * Hkv * Dk), ...outs);
+    const v = unalias(f32(kernel, `v (B=${B}, S=${S}, Hkv=${Hkv}, Dv=${Dv})`, a.v, B * S * Hkv * Dv), ...outs);
+    const kl = a.keyLengths ? unalias(i32(kernel, `keyLengths (${B})`, a.keyLengths, B), ...outs) : null;
+    return { q, k, v, kl };
+  }
+
+  attention(a: AttentionArgs, out: Storage, lse: Storage): void {
+    const K = 'attention';
+    this.attnCounts(K, a);
+    const { B, T, H, Dv } = a;
+    const O = f32(K, `out (B=${B}, T=${T}, H=${H}, Dv=${Dv})`, out, B * T * H * Dv);
+    const L = f32(K, `lse (B=${B}, H=${H}, T=${T})`, lse, B * H * T);
+    if (overlaps(O, L)) fail(K, 'out and lse must not share memory');
+    const { q, k, v, kl } = this.attnInputs(K, a, [O, L]);
+    this.n.attention(q, k, v, kl, a.B, a.T, a.S, a.H, a.Hkv, a.Dk, a.Dv, a.scale, !!a.causal, O, L);
+  }
+
+  attentionGrad(a: AttentionArgs, out: Storage, lse: Storage, dOut: Storage,
+    dq: Storage, dk: Storage, dv: Storage): void {
+    const K = 'attentionGrad';
+    this.attnCounts(K, a);
+    const { B, T, S, H, Hkv, Dk, Dv } = a;
+    const DQ = f32(K, `dq (B=${B}, T=${T}, H=${H}, Dk=${Dk})`, dq, B * T * H * Dk);
+    const DK = f32(K, `dk (B=${B}, S=${S}, Hkv=${Hkv}, Dk=${Dk})`, dk, B * S * Hkv * Dk);
+    const DV = f32(K, `dv (B=${B}, S=${S}, Hkv=${Hkv}, Dv=${Dv})`, dv, B * S * Hkv * Dv);
+    if (overlaps(DQ, DK) || overlaps(DQ, DV) || overlaps(DK, DV)) fail(K, 'dq, dk and dv must not share memory');
+    const outs = [DQ, DK, DV];
+    const { q, k, v, kl } = this.attnInputs(K, a, outs);
+    const O = unalias(f32(K, `out (B=${B}, T=${T}, H=${H}, Dv=${Dv})`, out, B * T * H * Dv), ...outs);
+    const L = unalias(f32(K, `lse (B=${B}, H=${H}, T=${T})`, lse, B * H * T), ...outs);
+    const DO = unalias(f32(K, `dOut (B=${B}, T=${T}, H=${H}, Dv=${Dv})`, dOut, B * T * H * Dv), ...outs);
+    this.n.attentionGrad(q, k, v, kl, B, T, S, H, Hkv, Dk, Dv, a.scale, !!a.causal, O, L, DO, DQ, DK, DV);
+  }
+
+  crossEntropy(logits: Storage, targets: Storage, losses: Storage, lse: Storage,
+    rows: number, V: number, ignoreIndex: number): void {
+    const K = 'crossEntropy';
+    this.rowsCheck(K, rows, V);
+    const LS = f32(K, `losses (${rows})`, losses, rows);
+    const L = f32(K, `lse (${rows})`, lse, rows);
+    if (overlaps(LS, L)) fail(K, 'losses and lse must not share memory');
+    const X = unalias(f32(K, `logits (${rows}x${V})`, logits, rows * V), LS, L);
+    const Tg = unalias(i32(K, `targets (${rows})`, targets, rows), LS, L);
+    this.checkTargets(K, Tg, rows, V, ignoreIndex);
+    if (rows === 0) return;
+    this.n.crossEntropy(X, Tg, LS, L, rows, V, nativeIgnore(ignoreIndex));
+  }
+
+  crossEntropyGrad(logits: Storage, targets: Storage, lse: Storage, dloss: Storage, dlogits: Storage,
+    rows: number, V: number, ignoreIndex: number): void {
+    const K = 'crossEntropyGrad';
+    this.rowsCheck(K, rows, V);
+    const DX = f32(K, `dlogits (${rows}x${V})`, dlogits, rows * V);
+    const X = unaliasSameIndex(f32(K, `logits (${rows}x${V})`, logits, rows * V), DX);
+    const Tg = unalias(i32(K, `targets (${rows})`, targets, rows), DX);
+    const L = unalias(f32(K, `lse (${rows})`, lse, rows), DX);
+    const DL = unalias(f32(K, `dloss (${rows})`, dloss, rows), DX);
+    this.checkTargets(K, Tg, rows, V, ignoreIndex);
+    if (rows * V === 0) return;
+    this.n.crossEntropyGrad(X, Tg, L, DL, DX, rows, V, nativeIgnore(ignoreIndex));
+  }
+
+  private checkTargets(kernel: string, Tg: Int32Array, rows: number, V: number, ignoreIndex: number): void {
+    if (!Number.isFinite(ignoreIndex)) fail(kernel, `ignoreIndex must be a number, got ${ignoreIndex}`);
+    for (let r = 0; r < rows; r++) {
+      const t = Tg[r];
+      if (t !== ignoreIndex && !(t >= 0 && t < V)) {
+        fail(kernel, `target of row ${r} is ${t}, outside [0, ${V}) and not ignoreIndex ${ignoreIndex}`);
+      }
+    }
+  }
+
+  adamw(p: Storage, g: Storage, m: Storage, v: Storage, o: AdamWStep): void {
+    const K = 'adamw';
+    const n = sameLength(K, ['p', p], ['g', g], ['m', m], ['v', v]);
+    if (!(Number.isInteger(o.step) && o.step >= 1)) fail(K, `step must be an integer >= 1 (1-based), got ${o.step}`);
+    const P = f32(K, 'p', p), M = f32(K, 'm', m), Vv = f32(K, 'v', v);
+    if (overlaps(P, M) || overlaps(P, Vv) || overlaps(M, Vv)) fail(K, 'p, m and v must be distinct buffers');
+    const G = unalias(f32(K, 'g', g), P, M, Vv);
+    this.n.adamw(P, G, M, Vv, n, o.lr, o.beta1, o.beta2, o.eps, o.weightDecay, o.step, o.gradScale);
+  }
+}
