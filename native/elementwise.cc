@@ -115,17 +115,28 @@ struct UAbs {
   static float f(float x) { return std::fabs(x); }
   static float d(float x, float dy) { return dy * (x > 0 ? 1.0f : (x < 0 ? -1.0f : x)); }
 };
+// σ'(x) = e / (1 + e)² with e = exp(-|x|): no cancellation in 1 - σ for large |x|.
+inline float dsigmoid(float x) {
+  const float e = fexp(-std::fabs(x)), d = 1.0f + e;
+  return e / (d * d);
+}
+// 1 - σ(x), accurate for large positive x too.
+inline float one_minus_sigmoid(float x) {
+  const float e = fexp(-x);
+  return x >= 0 ? e / (1.0f + e) : 1.0f - 1.0f / (1.0f + e);
+}
 struct USigmoid {
   static float f(float x) { return fsigmoid(x); }
-  static float d(float x, float dy) { float s = fsigmoid(x); return dy * (s * (1.0f - s)); }
+  static float d(float x, float dy) { return dy * dsigmoid(x); }
 };
 struct USilu {
   static float f(float x) { return x * fsigmoid(x); }
-  static float d(float x, float dy) { float s = fsigmoid(x); return dy * (s * (1.0f + x * (1.0f - s))); }
+  static float d(float x, float dy) { float s = fsigmoid(x); return dy * (s * (1.0f + x * one_minus_sigmoid(x))); }
 };
 struct UTanh {
   static float f(float x) { return std::tanh(x); }
-  static float d(float x, float dy) { float t = std::tanh(x); return dy * (1.0f - t * t); }
+  // 1 - tanh² cancels for large |x| in float: computed in double
+  static float d(float x, float dy) { double t = std::tanh(static_cast<double>(x)); return static_cast<float>(dy * (1.0 - t * t)); }
 };
 struct URelu { static float f(float x) { return x > 0 ? x : 0.0f; } static float d(float x, float dy) { return dy * (x > 0 ? 1.0f : 0.0f); } };
 struct URecip { static float f(float x) { return 1.0f / x; } static float d(float x, float dy) { return -dy / (x * x); } };
@@ -254,7 +265,7 @@ static void swiglu_grad_loop(const float* G, const float* U, const float* DY, fl
   for (i64 i = 0; i < n; i++) {
     const float g = G[i], u = U[i], d = DY[i];
     const float s = fsigmoid(g);
-    DG[i] = d * u * s * (1.0f + g * (1.0f - s));
+    DG[i] = d * u * s * (1.0f + g * one_minus_sigmoid(g));
     DU[i] = d * g * s;
   }
 }

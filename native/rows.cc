@@ -256,16 +256,19 @@ static Napi::Value RmsNorm(const Napi::CallbackInfo& info) {
 
 R1_CLONES static void rms_grad_row(const float* x, const float* w, float rs, const float* dy, float* dx,
                                    float* dwp, i64 n) {
-  float dot = 0;
+  // dx = r w dy - k x can cancel almost entirely (when dy is nearly parallel to x, e.g. cols = 1):
+  // the row is computed in double, as the reference does, and rounded once.
+  double dot = 0;
 #pragma omp simd reduction(+ : dot)
-  for (i64 i = 0; i < n; i++) dot += dy[i] * w[i] * x[i];
-  const float k = rs * rs * rs * dot / static_cast<float>(n);
+  for (i64 i = 0; i < n; i++) dot += static_cast<double>(dy[i]) * w[i] * x[i];
+  const double r = rs;
+  const double k = r * r * r * dot / static_cast<double>(n);
   // dx may alias dy: read both before writing
 #pragma omp simd
   for (i64 i = 0; i < n; i++) {
     const float xi = x[i], di = dy[i];
     dwp[i] += di * xi * rs;
-    dx[i] = rs * w[i] * di - k * xi;
+    dx[i] = static_cast<float>(r * w[i] * di - k * xi);
   }
 }
 

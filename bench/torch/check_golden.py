@@ -15,6 +15,28 @@ Golden gradient layout for routed experts (transformers 5 keeps them fused):
   grad.model.layers.L.mlp.experts.gate_up_proj  [E, 2*I, H]: rows [0, I) = gate_proj, rows [I, 2I) = up_proj
   grad.model.layers.L.mlp.experts.down_proj     [E, H, I]  = down_proj.weight of each expert
 (the gate-then-up order is checked below: the swapped order must fail.)
+
+Semantics this check pins down (each was also broken on purpose and then failed the check, except
+where noted); details at the SEMANTICS: comments in models.py:
+- Llama/Qwen2 RoPE is half-split: dim i pairs with dim i + d/2 (adjacent-pair rotation fails).
+- GQA: kv head j serves query heads j*rep .. j*rep+rep-1 (repeat_interleave, not tile).
+- Qwen2: q/k/v have biases, o_proj none; tied lm_head = embed_tokens (its grad is the sum of both uses).
+- MLA: q per head is [nope | rope]; kv_a_proj_with_mqa output is [c_KV (kv_lora_rank) | k_pe (rope)];
+  kv_b_proj output per head is [k_nope | v]; k_pe is one head shared by all heads; q_a_layernorm and
+  kv_a_layernorm use eps 1e-6 (not distinguishable here: rms_norm_eps is 1e-6 too).
+- rope_interleave: q_pe/k_pe rotary dims are adjacent pairs (x0,x1),(x2,x3)...: de-interleave then
+  half-split rotation (treating them as half-split fails).
+- softmax scale = (qk_nope + qk_rope)^-0.5, times yarn_get_mscale(factor, mscale_all_dim)^2 for YaRN
+  (0.1*m*ln(factor)+1); dropping it or using the nope dim fails.
+- YaRN frequencies as transformers: floor/ceil-truncated correction range (truncate=False fails), linear
+  ramp over dim/2, cos/sin times attention_factor = mscale(f, mscale)/mscale(f, mscale_all_dim) = 1.0 here
+  (using mscale(f) fails).
+- Router: sigmoid; e_score_correction_bias only for the choice (using biased weights, or ignoring the
+  bias, fails); group score = sum of top-2 biased scores (max-of-group fails, no group limit fails);
+  weights = chosen unbiased scores / (their sum + 1e-20) * routed_scaling_factor (no norm, or no
+  scaling, fails). Dropped groups are filled with 0.0 (transformers) vs -inf (official code): the
+  golden cannot tell these apart.
+- Loss: mean CE over B*(T-1) positions, logits[:, t] vs input_ids[:, t+1].
 """
 import argparse
 import json

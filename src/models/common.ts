@@ -12,7 +12,7 @@ export interface ForwardOptions {
 export interface ForwardOutput {
   /** (B, T, V) */
   logits: Tensor;
-  /** (B, T, C): the last hidden state before the final norm (MTP reads it). */
+  /** (B, T, C): the final hidden state after the last norm, which the head reads (MTP starts from it). */
   hidden: Tensor;
 }
 

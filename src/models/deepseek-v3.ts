@@ -289,7 +289,8 @@ export class DecoderLayer extends Module {
 // ---------------------------------------------------------------------------------------------
 // Multi-Token Prediction (eq. 21–25)
 // ---------------------------------------------------------------------------------------------
-// Module k predicts token i+k+1 from the previous depth's h_i and the embedding of t_{i+k}:
+// Module k predicts token i+k+1 from the previous depth's h_i and the embedding of t_{i+k}
+// (h^0 is the main model's final, normed hidden state, as vLLM and SGLang feed the released weights):
 //   h'_i = M_k [RMSNorm(Emb(t_{i+k})); RMSNorm(h_i^{k−1})],  h_i^k = TRM_k(h'_i),
 //   P = OutHead(RMSNorm(h_i^k)), embedding and output head shared with the main model.
 // The concatenation puts the embedding first, as the official weights expect
@@ -383,7 +384,8 @@ export class DeepseekV3ForCausalLM extends Module implements CausalLM {
     const positions = opts.positions ?? defaultPositions(B, T, ids.backend);
     let h = this.model.embed_tokens.forward(ids); // (B, T, C)
     for (const layer of this.blocks) h = layer.forward(h, positions, this.rotary);
-    return { logits: this.lm_head.forward(this.model.norm.forward(h)), hidden: h };
+    const normed = this.model.norm.forward(h);
+    return { logits: this.lm_head.forward(normed), hidden: normed };
   }
 
   /** MoE layers, for load statistics and bias updates. */

@@ -90,6 +90,6 @@ export class DenseForCausalLM extends Module implements CausalLM {
     for (const layer of this.model.layers.items) h = layer.forward(h, positions, this.rotary);
     const normed = this.model.norm.forward(h);
     const head = this.lm_head ? this.lm_head.weight : this.model.embed_tokens.weight;
-    return { logits: linear(normed, head), hidden: h };
+    return { logits: linear(normed, head), hidden: normed };
   }
 }

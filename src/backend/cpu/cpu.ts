@@ -376,8 +376,9 @@ export class CpuBackend implements Backend {
 
   sumAxis(x: Storage, out: Storage, outer: number, R: number, inner: number): void {
     for (const [w, v] of Object.entries({ outer, R, inner })) checkCount('sumAxis', w, v);
+    const X0 = f32('sumAxis', `x (${outer}x${R}x${inner})`, x, outer * R * inner);
     const O = f32('sumAxis', `out (${outer}x${inner})`, out, outer * inner);
-    const X = unalias(f32('sumAxis', `x (${outer}x${R}x${inner})`, x, outer * R * inner), O);
+    const X = unalias(X0, O);
     if (outer * inner === 0) return;
     this.n.sumAxis(X, O, outer, R, inner);
   }
@@ -385,9 +386,10 @@ export class CpuBackend implements Backend {
   maxAxis(x: Storage, out: Storage, argmax: Storage | null, outer: number, R: number, inner: number): void {
     for (const [w, v] of Object.entries({ outer, R, inner })) checkCount('maxAxis', w, v);
     if (R === 0 && outer * inner > 0) fail('maxAxis', 'cannot take the max over an empty axis (R=0)');
+    const X0 = f32('maxAxis', `x (${outer}x${R}x${inner})`, x, outer * R * inner);
     const O = f32('maxAxis', `out (${outer}x${inner})`, out, outer * inner);
     const AM = argmax ? i32('maxAxis', `argmax (${outer}x${inner})`, argmax, outer * inner) : null;
-    const X = unalias(f32('maxAxis', `x (${outer}x${R}x${inner})`, x, outer * R * inner), O, ...(AM ? [AM] : []));
+    const X = unalias(X0, O, ...(AM ? [AM] : []));
     if (outer * inner === 0) return;
     this.n.maxAxis(X, O, AM, outer, R, inner);
   }
