@@ -126,6 +126,8 @@ test('stridedCopy: permutes, slices, broadcasts, converts', () => {
     { src: 100, shape: [3, 9], ss: [20, 2], ds: [9, 1], so: 3, dst: 30, dof: 3 }, // strided slice
     { src: 720, shape: [2, 3, 4, 5, 6], ss: [360, 1, 3, 12, 60], ds: [360, 120, 30, 6, 1], dst: 720 }, // rank 5 permute
     { src: 512 * 300, shape: [300, 512], ss: [1, 300], ds: [512, 1], dst: 512 * 300 }, // large transpose
+    { src: 3 * 33 * 40, shape: [3, 40, 33], ss: [1320, 1, 40], ds: [1320, 33, 1], dst: 3960 }, // tiled transpose of the last two axes
+    { src: 3 * 33 * 40, shape: [3, 40, 33], ss: [1320, 1, 40], ds: [1320, 33, 1], dst: 3960, conv: true },
     { src: 37, shape: [37], ss: [1], ds: [1], dst: 37, conv: true },
     { src: 6 * 4, shape: [4, 6], ss: [1, 4], ds: [6, 1], dst: 24, conv: true },
   ];

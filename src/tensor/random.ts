@@ -4,6 +4,8 @@ import type { Backend, DType } from '../backend/backend.js';
 import { defaultBackend } from '../backend/registry.js';
 import { numel, Tensor } from './tensor.js';
 
+export interface RngState { s: number[]; spare: number | null }
+
 export class Rng {
   private s: Uint32Array;
   private spare: number | null = null;
@@ -53,12 +55,14 @@ export class Rng {
   /** A new generator whose stream is independent of this one's continuation. */
   fork(): Rng { return new Rng(this.nextU32()); }
 
-  /** Serialisable state (for checkpoints). */
-  getState(): number[] { return [...this.s, this.spare === null ? NaN : this.spare]; }
-  setState(state: readonly number[]): void {
-    if (state.length !== 5) throw new Error(`Rng.setState: expected 5 numbers, got ${state.length}`);
-    this.s = Uint32Array.from(state.slice(0, 4));
-    this.spare = Number.isNaN(state[4]) ? null : state[4];
+  /** Serialisable (JSON) state, for checkpoints. */
+  getState(): RngState { return { s: [...this.s], spare: this.spare }; }
+  setState(state: RngState): void {
+    if (!state || !Array.isArray(state.s) || state.s.length !== 4 || !state.s.every((x) => Number.isInteger(x) && x >= 0 && x < 2 ** 32)) {
+      throw new Error(`Rng.setState: expected { s: four 32-bit unsigned integers, spare }, got ${JSON.stringify(state)}`);
+    }
+    this.s = Uint32Array.from(state.s);
+    this.spare = typeof state.spare === 'number' ? state.spare : null;
   }
 }
 
