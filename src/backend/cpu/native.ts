@@ -15,7 +15,7 @@ export interface NativeAddon {
   getThreads(): number;
   info(): {
     threads: number; openblasConfig: string; openblasThreads: number; openblasParallel: number;
-    ompProcs: number; baseline: string; avx512: boolean;
+    ompProcs: number; attentionKernels: 'avx512' | 'sgemm'; baseline: string; avx512: boolean;
   };
   convert(src: Num, srcOffset: number, dst: Num, dstOffset: number, n: number): void;
   /** layout = [rank, shape, srcStrides, dstStrides] */

@@ -1,0 +1,32 @@
+// The built-in task suites by name; users can register their own.
+import { arithmeticSuite } from './arithmetic.js';
+import { countdownSuite } from './countdown.js';
+import { linearSuite } from './linear.js';
+import type { Task, TaskSuite } from './tasks.js';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+const suites = new Map<string, TaskSuite<any>>([
+  [arithmeticSuite.name, arithmeticSuite],
+  [countdownSuite.name, countdownSuite],
+  [linearSuite.name, linearSuite],
+]);
+
+/** Names of the built-in suites, in their default order. */
+export const BUILTIN_SUITES = ['arithmetic', 'countdown', 'linear'] as const;
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export function registerSuite(suite: TaskSuite<any>): void { suites.set(suite.name, suite); }
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export function getSuite(name: string): TaskSuite<any> {
+  const s = suites.get(name);
+  if (!s) throw new Error(`unknown task suite '${name}' (known: ${[...suites.keys()].join(', ')})`);
+  return s;
+}
+
+export function listSuites(): string[] { return [...suites.keys()]; }
+
+/** Verify a candidate answer for a task of any registered suite. */
+export function verifyTask(task: Task, candidateAnswer: string): boolean {
+  return getSuite(task.suite).verify(task, candidateAnswer);
+}
