@@ -3,15 +3,26 @@
   #
   # OpenBLAS variant: Debian's OpenMP build (libopenblas0-openmp), linked explicitly by path with
   # an rpath to its directory, so the addon uses it whatever the libblas/libopenblas alternatives
-  # point to. Why OpenMP and not the default pthread build: our own kernels run in OpenMP
-  # parallel regions and several of them (attention, batched gemm) call sgemm from inside those
-  # regions. The OpenMP build then runs each call single-threaded on the calling thread (it checks
-  # omp_in_parallel()) and, for calls made outside our regions, shares libgomp's thread pool with
-  # our loops instead of keeping a second pool of spinning threads. With the pthread build, sgemm
-  # called from our parallel region starts its own threads from every caller (4 runnable threads
-  # on 2 cores), and its idle-spinning workers compete with ours between calls; measured figures
-  # are in the report of the CPU backend work (attention fwd+bwd ran slower with the pthread build).
-  # scripts/system-deps.mjs installs the package and tells the paths (--print).
+  # point to. scripts/system-deps.mjs installs the package and tells the paths (--print).
+  #
+  # Why the OpenMP build and not Debian's default pthread build: our kernels run in OpenMP parallel
+  # regions, and some of them call sgemm from inside those regions (batched gemm over many small
+  # matrices, the attention blocks on CPUs without AVX-512). The OpenMP build sees
+  # omp_in_parallel() and runs such a call single-threaded on the calling thread; calls made
+  # outside our regions use libgomp's pool, the same threads as our loops, so there is one pool of
+  # #CPU threads and no oversubscription. The pthread build keeps its own pool and fans every call
+  # out to it, from each of our threads at once. Measured on the 2-core dev machine (same objects
+  # linked against each build):
+  #   attention fwd+bwd B=8 H=8 T=S=256 D=32 causal (sgemm path): OpenMP build 12 ms, pthread 629 ms
+  #   a mixed step (gemm 2048x256x256, row-broadcast add, rmsNorm, silu, batched 64 x 64x64x32 gemm):
+  #     OpenMP build 2.4 ms, pthread build 7.1-8.2 ms
+  #   a single large sgemm: the same (~170 GFLOP/s at 2048x8192x256 on 2 threads).
+  #
+  # Flags: -O3, OpenMP, x86-64-v3 baseline (AVX2+FMA: runs on any x86 CPU of the last decade);
+  # the hot loops carry AVX-512 clones chosen at load time (R1_CLONES in native/fmath.h: 1.5-2x on
+  # the exp-heavy kernels here) and the attention kernels dispatch to AVX-512 code at run time.
+  # -fno-math-errno / -fno-trapping-math let GCC vectorise loops with sqrt and with branch-free
+  # selects (our exp); they do not change IEEE results (NaN/Inf handling is kept, unlike -ffast-math).
   "targets": [
     {
       "target_name": "r1ts_native",
@@ -31,8 +42,8 @@
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "cflags!": ["-O2", "-O0", "-fno-exceptions"],
       "cflags_cc!": ["-O2", "-O0", "-fno-exceptions", "-std=gnu++17", "-std=gnu++14"],
-      "cflags": ["-O3", "-fopenmp", "-fno-math-errno", "-Wall", "-Wno-unused-function"],
-      "cflags_cc": ["-O3", "-std=c++17", "-fopenmp", "-fno-math-errno", "-Wall", "-Wno-unused-function"],
+      "cflags": ["-O3", "-fopenmp", "-fno-math-errno", "-fno-trapping-math", "-Wall", "-Wno-unused-function", "-Wno-psabi"],
+      "cflags_cc": ["-O3", "-std=c++17", "-fopenmp", "-fno-math-errno", "-fno-trapping-math", "-Wall", "-Wno-unused-function", "-Wno-psabi"],
       "conditions": [
         ["target_arch=='x64'", {
           # baseline x86-64-v3 (AVX2 + FMA); hot loops carry AVX-512 clones picked at load time

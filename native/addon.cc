@@ -61,6 +61,7 @@ static Napi::Value Info(const Napi::CallbackInfo& info) {
   // 0: sequential, 1: pthreads, 2: OpenMP
   o.Set("openblasParallel", openblas_get_parallel());
   o.Set("ompProcs", omp_get_num_procs());
+  o.Set("attentionKernels", attention_avx512() ? "avx512" : "sgemm");
 #if defined(__AVX512F__)
   o.Set("baseline", "avx512f");
 #elif defined(__AVX2__)
@@ -68,7 +69,11 @@ static Napi::Value Info(const Napi::CallbackInfo& info) {
 #else
   o.Set("baseline", "generic");
 #endif
+#if defined(__x86_64__)
   o.Set("avx512", static_cast<bool>(__builtin_cpu_supports("avx512f")));
+#else
+  o.Set("avx512", false);
+#endif
   return o;
 }
 

@@ -5,7 +5,6 @@
 
 namespace r1 {
 
-#define R1_CLONES __attribute__((target_clones("avx512f", "default")))
 
 R1_CLONES static void rope_half(const float* x, float* o, const float* c, const float* s, i64 half, float sign) {
   // out may alias x: every pair is read before it is written

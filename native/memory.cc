@@ -15,11 +15,50 @@ template <> struct Conv<float, int32_t> {
   }
 };
 
+// A transpose-like copy: the destination is contiguous along the last axis and the source along
+// axis p. Copied in 32×32 tiles so that both sides stay in cache (a plain walk would read the
+// source with a large stride, one cache line per element).
+template <class S, class D>
+static void strided_tiled(const S* src, D* dst, const Layout& L, int p) {
+  const int r = L.rank, l = r - 1;
+  constexpr i64 TB = 32;
+  // the remaining axes, walked as an outer loop
+  Layout O;
+  O.rank = 0;
+  for (int d = 0; d < r; d++) {
+    if (d == p || d == l) continue;
+    O.shape[O.rank] = L.shape[d]; O.sa[O.rank] = L.sa[d]; O.so[O.rank] = L.so[d]; O.rank++;
+  }
+  if (O.rank == 0) { O.rank = 1; O.shape[0] = 1; O.sa[0] = 0; O.so[0] = 0; }
+  const i64 outer = O.total(), np = L.shape[p], nl = L.shape[l];
+  const i64 tp = (np + TB - 1) / TB, tl = (nl + TB - 1) / TB;
+  const i64 items = outer * tp * tl;
+  const i64 sp = L.sa[p], dp = L.so[p], sl = L.sa[l];  // source step along p is 1 here
+  const int nt = nthreads_for(outer * np * nl, i64(1) << 16);
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+  for (i64 it = 0; it < items; it++) {
+    const i64 o = it / (tp * tl), t = it % (tp * tl), p0 = (t / tl) * TB, l0 = (t % tl) * TB;
+    i64 oa = 0, oo = 0, rem = o;
+    for (int d = O.rank - 1; d >= 0; --d) { const i64 idx = rem % O.shape[d]; rem /= O.shape[d]; oa += idx * O.sa[d]; oo += idx * O.so[d]; }
+    const i64 p1 = std::min(np, p0 + TB), l1 = std::min(nl, l0 + TB);
+    for (i64 i = p0; i < p1; i++) {
+      const S* s = src + oa + i * sp;
+      D* d = dst + oo + i * dp;
+      for (i64 j = l0; j < l1; j++) d[j] = Conv<S, D>::c(s[j * sl]);
+    }
+  }
+}
+
 template <class S, class D>
 static void strided(const S* src, D* dst, const Layout& L) {
   const i64 total = L.total();
   if (total == 0) return;
   const i64 ss = L.sa[L.rank - 1], ds = L.so[L.rank - 1];
+  if (L.rank >= 2 && ds == 1 && ss != 1 && ss != 0 && L.shape[L.rank - 1] >= 8) {
+    for (int p = L.rank - 2; p >= 0; --p) {
+      if (L.sa[p] == 1 && L.shape[p] >= 8) { strided_tiled(src, dst, L, p); return; }
+    }
+  }
   prange(total, [&](i64 beg, i64 end) {
     walk(L, beg, end, [&](i64 oa, i64, i64 oo, i64 cnt) {
       const S* s = src + oa;

@@ -5,7 +5,6 @@
 
 namespace r1 {
 
-#define R1_CLONES __attribute__((target_clones("avx512f", "default")))
 
 // ---- vector building blocks (one row each) ---------------------------------------------------
 

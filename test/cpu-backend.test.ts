@@ -153,6 +153,12 @@ test('stridedCopy: permutes, slices, broadcasts, converts', () => {
   cpu.stridedCopy(cs, 0, [2, 1], cd, 0, [1, 0], [2, 2]);
   ref.stridedCopy(rs, 0, [2, 1], rd, 0, [1, 0], [2, 2]);
   exact('dst stride 0', cd, rd);
+  // overlapping destination offsets without a zero stride
+  const [cs2, rs2] = pair(randn(12));
+  const [cd2, rd2] = zeros(8);
+  cpu.stridedCopy(cs2, 0, [4, 1], cd2, 0, [2, 1], [3, 4]);
+  ref.stridedCopy(rs2, 0, [4, 1], rd2, 0, [2, 1], [3, 4]);
+  exact('overlapping dst', cd2, rd2);
   // in place (src aliases dst): transpose a square
   const [ca, ra] = pair(randn(64));
   cpu.stridedCopy(ca, 0, [1, 8], ca, 0, [8, 1], [8, 8]);
@@ -460,18 +466,19 @@ test('gatherLast / scatterAddLast / topk', () => {
 
 // ---- attention ------------------------------------------------------------------------------------
 
-interface ACase { B: number; T: number; S: number; H: number; Hkv: number; Dk: number; Dv: number; causal: boolean; kl?: number[] }
+/** kr: per-row key ranges [first, last), flattened. */
+interface ACase { B: number; T: number; S: number; H: number; Hkv: number; Dk: number; Dv: number; causal: boolean; kr?: number[] }
 
 function attentionCase(c: ACase, tol = 2e-5): { lse: Float32Array; dq: HostArray } {
   const { B, T, S, H, Hkv, Dk, Dv } = c;
   const q = pair(randn(B * T * H * Dk)), k = pair(randn(B * S * Hkv * Dk)), v = pair(randn(B * S * Hkv * Dv));
-  const kl = c.kl ? pair(c.kl, 'i32') : null;
+  const kr = c.kr ? pair(c.kr, 'i32') : null;
   const out = zeros(B * T * H * Dv), lse = zeros(B * H * T), dOut = pair(randn(B * T * H * Dv));
   const dq = zeros(B * T * H * Dk), dk = zeros(B * S * Hkv * Dk), dv = zeros(B * S * Hkv * Dv);
   const name = JSON.stringify(c);
   both((be, p) => {
     const a: AttentionArgs = { q: p(q), k: p(k), v: p(v), B, T, S, H, Hkv, Dk, Dv, scale: 1 / Math.sqrt(Math.max(Dk, 1)), causal: c.causal,
-      keyLengths: kl ? p(kl) : null };
+      keyRange: kr ? p(kr) : null };
     be.attention(a, p(out), p(lse));
     be.attentionGrad(a, p(out), p(lse), p(dOut), p(dq), p(dk), p(dv));
   });
@@ -486,21 +493,22 @@ function attentionCase(c: ACase, tol = 2e-5): { lse: Float32Array; dq: HostArray
   return { lse: cpu.read(lse[0]) as Float32Array, dq: cpu.read(dq[0]) };
 }
 
-test('attention forward/backward: causal offset, GQA, keyLengths, Dk != Dv', () => {
+test('attention forward/backward: causal offset, GQA, key ranges, Dk != Dv', () => {
   attentionCase({ B: 1, T: 1, S: 1, H: 1, Hkv: 1, Dk: 1, Dv: 1, causal: false });
   attentionCase({ B: 1, T: 1, S: 1, H: 1, Hkv: 1, Dk: 1, Dv: 1, causal: true });
   attentionCase({ B: 2, T: 5, S: 5, H: 2, Hkv: 2, Dk: 3, Dv: 5, causal: true });
   attentionCase({ B: 2, T: 3, S: 11, H: 4, Hkv: 2, Dk: 7, Dv: 3, causal: true }); // KV cache of 8
-  attentionCase({ B: 3, T: 7, S: 9, H: 6, Hkv: 3, Dk: 5, Dv: 9, causal: false, kl: [9, 4, 1] });
-  attentionCase({ B: 3, T: 70, S: 75, H: 4, Hkv: 1, Dk: 17, Dv: 8, causal: true, kl: [75, 33, 70] }); // several query blocks
-  attentionCase({ B: 1, T: 1, S: 37, H: 8, Hkv: 2, Dk: 16, Dv: 16, causal: true, kl: [20] }); // decode step
+  attentionCase({ B: 3, T: 7, S: 9, H: 6, Hkv: 3, Dk: 5, Dv: 9, causal: false, kr: [0, 9, 2, 4, 0, 1] });
+  attentionCase({ B: 3, T: 70, S: 75, H: 4, Hkv: 1, Dk: 17, Dv: 8, causal: true, kr: [3, 75, 0, 70, 9, 72] }); // left padding, several query blocks
+  attentionCase({ B: 2, T: 64, S: 80, H: 4, Hkv: 2, Dk: 32, Dv: 16, causal: true, kr: [5, 64, 0, 64] }); // prefill into a cache of capacity 80
+  attentionCase({ B: 1, T: 1, S: 37, H: 8, Hkv: 2, Dk: 16, Dv: 16, causal: true, kr: [3, 20] }); // decode step
   attentionCase({ B: 2, T: 130, S: 130, H: 4, Hkv: 2, Dk: 32, Dv: 32, causal: true }); // large
   attentionCase({ B: 8, T: 64, S: 64, H: 8, Hkv: 8, Dk: 16, Dv: 16, causal: true }); // many groups: direct dK/dV
 });
 
 test('attention: fully masked rows give out 0, lse -Infinity, zero gradients, no NaN', () => {
-  // T > S with causal: the first T - S queries see no key; keyLengths 0 masks a whole batch row
-  const { lse, dq } = attentionCase({ B: 2, T: 6, S: 4, H: 2, Hkv: 1, Dk: 4, Dv: 3, causal: true, kl: [4, 0] });
+  // T > S with causal: the first T - S queries see no key; an empty range masks a whole batch row
+  const { lse, dq } = attentionCase({ B: 2, T: 6, S: 4, H: 2, Hkv: 1, Dk: 4, Dv: 3, causal: true, kr: [0, 4, 2, 2] });
   const B = 2, H = 2, T = 6, Dk = 4;
   for (let h = 0; h < H; h++) {
     assert.equal(lse[(0 * H + h) * T + 0], -Infinity);
@@ -523,7 +531,29 @@ test('attention: wrong sizes throw', () => {
   assert.throws(() => cpu.attention(a, mk(192), mk(23)), /cpu\.attention: lse .* needs 24/);
   assert.throws(() => cpu.attention({ ...a, Hkv: 3 }, mk(192), mk(24)), /cpu\.attention: H=4 must be a positive multiple of Hkv=3/);
   assert.throws(() => cpu.attentionGrad(a, mk(192), mk(24), mk(192), mk(192), mk(100), mk(160)), /cpu\.attentionGrad: dk .* needs 160/);
-  assert.throws(() => cpu.attention({ ...a, keyLengths: cpu.alloc('i32', 1) }, mk(192), mk(24)), /cpu\.attention: keyLengths \(2\) has 1 elements/);
+  assert.throws(() => cpu.attention({ ...a, keyRange: cpu.alloc('i32', 3) }, mk(192), mk(24)), /cpu\.attention: keyRange \(2x2\) has 3 elements/);
+  assert.throws(() => cpu.attentionGrad({ ...a, vInK: true }, mk(192), mk(24), mk(192), mk(192), mk(160), mk(160)), /inference-only/);
+});
+
+test('attention with values inside the keys (MLA latent) matches a separate copy of them', () => {
+  // k rows hold [latent (Dv) | rope part]; v = the latent part copied out.
+  const B = 2, T = 1, S = 40, H = 8, Hkv = 1, Dk = 48, Dv = 32;
+  const kv = randn(B * S * Dk);
+  const vSep: number[] = [];
+  for (let r = 0; r < B * S; r++) vSep.push(...kv.slice(r * Dk, r * Dk + Dv));
+  const q = randn(B * T * H * Dk);
+  const kr = cpu.upload([0, 33, 4, 40], 'i32');
+  const base = { B, T, S, H, Hkv, Dk, Dv, scale: 0.2, causal: true, keyRange: kr };
+  const outA = cpu.alloc('f32', B * T * H * Dv), lseA = cpu.alloc('f32', B * H * T);
+  cpu.attention({ ...base, q: cpu.upload(q, 'f32'), k: cpu.upload(kv, 'f32'), v: cpu.upload(kv, 'f32'), vInK: true }, outA, lseA);
+  const outB = cpu.alloc('f32', B * T * H * Dv), lseB = cpu.alloc('f32', B * H * T);
+  cpu.attention({ ...base, q: cpu.upload(q, 'f32'), k: cpu.upload(kv, 'f32'), v: cpu.upload(vSep, 'f32') }, outB, lseB);
+  assert.ok(relErr(cpu.read(outA), cpu.read(outB)) < 1e-6, 'vInK out vs a separate v');
+  assert.ok(relErr(cpu.read(lseA), cpu.read(lseB)) < 1e-6, 'vInK lse vs a separate v');
+  const outR = ref.alloc('f32', B * T * H * Dv), lseR = ref.alloc('f32', B * H * T);
+  ref.attention({ ...base, keyRange: ref.upload([0, 33, 4, 40], 'i32'), q: ref.upload(q, 'f32'), k: ref.upload(kv, 'f32'), v: ref.upload(kv, 'f32'), vInK: true }, outR, lseR);
+  close('vInK out vs ref', outA, outR, 2e-5);
+  close('vInK lse vs ref', lseA, lseR, 2e-5);
 });
 
 // ---- loss / optimiser -------------------------------------------------------------------------------

@@ -95,8 +95,8 @@ test('attention: causal, cached offset, GQA, Dk ≠ Dv', () => {
   const q = param([2, 3, 4, 3], rng), k = param([2, 5, 2, 3], rng), v = param([2, 5, 2, 2], rng);
   gradcheck('attention causal offset gqa', (a, b, c) => T.attention(a, b, c, { scale: 0.7 }), [q, k, v]);
   gradcheck('attention full', (a, b, c) => T.attention(a, b, c, { scale: 0.5, causal: false }), [param([1, 4, 2, 3], rng), param([1, 4, 2, 3], rng), param([1, 4, 2, 3], rng)]);
-  const lens = ids([5, 4], [2]);
-  gradcheck('attention key lengths', (a, b, c) => T.attention(a, b, c, { scale: 0.7, keyLengths: lens }), [q, k, v]);
+  const range = ids([1, 5, 0, 4], [2, 2]);
+  gradcheck('attention key ranges', (a, b, c) => T.attention(a, b, c, { scale: 0.7, keyRange: range }), [q, k, v]);
 });
 
 test('cross-entropy with ignore index', () => {

@@ -250,7 +250,8 @@ test('gather / scatter rows and last axis', () => {
 // ---- attention -----------------------------------------------------------------------------------
 
 /** Dense attention from the definition: full score matrix, -∞ mask, softmax, P·V. */
-function naiveAttention(a: AttentionArgs, q: number[], k: number[], v: number[], keyLengths: number[] | null) {
+/** Independent formula: row b sees keys [first, last); causal: s ≤ t + last − T. */
+function naiveAttention(a: AttentionArgs, q: number[], k: number[], v: number[], keyRange: number[] | null) {
   const { B, T, S, H, Hkv, Dk, Dv, scale } = a;
   const out = new Array<number>(B * T * H * Dv).fill(0), lse = new Array<number>(B * H * T).fill(0);
   for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) for (let t = 0; t < T; t++) {
@@ -259,7 +260,8 @@ function naiveAttention(a: AttentionArgs, q: number[], k: number[], v: number[],
     for (let s = 0; s < S; s++) {
       let dot = 0;
       for (let d = 0; d < Dk; d++) dot += q[((b * T + t) * H + h) * Dk + d] * k[((b * S + s) * Hkv + hk) * Dk + d];
-      const masked = (a.causal && s > t + S - T) || (keyLengths !== null && s >= keyLengths[b]);
+      const first = keyRange ? keyRange[2 * b] : 0, last = keyRange ? keyRange[2 * b + 1] : S;
+      const masked = s < first || s >= last || (a.causal && s > t + last - T);
       sc.push(masked ? -Infinity : dot * scale);
     }
     const l = Math.log(sc.reduce((acc, x) => acc + Math.exp(x), 0));
@@ -287,21 +289,22 @@ test('attention: tiny case by hand', () => {
   close(arr(lse2), [0, Math.log(4)], 1e-14, 'causal lse');
 });
 
-test('attention vs the naive formula: causal offset, GQA, key lengths, fully masked rows; gradient', () => {
+test('attention vs the naive formula: causal offset, GQA, key ranges, fully masked rows; gradient', () => {
   const base = { B: 2, T: 3, S: 5, H: 4, Hkv: 2, Dk: 3, Dv: 2, scale: 0.7 };
   const { B, T, S, H, Hkv, Dk, Dv } = base;
   const qv = rand(B * T * H * Dk, 31).map((x) => 2 * x), kv = rand(B * S * Hkv * Dk, 32).map((x) => 2 * x);
   const vv = rand(B * S * Hkv * Dv, 33);
-  for (const [causal, kl] of [[false, null], [true, null], [true, [4, 2]], [false, [0, 3]]] as [boolean, number[] | null][]) {
-    const what = `causal=${causal} keyLengths=${kl}`;
+  // key ranges: [first, last) per row; [0, 0) masks a whole row
+  for (const [causal, kl] of [[false, null], [true, null], [true, [1, 5, 0, 4]], [true, [2, 4, 0, 3]], [false, [0, 0, 1, 3]]] as [boolean, number[] | null][]) {
+    const what = `causal=${causal} keyRange=${kl}`;
     const q = f64(qv), k = f64(kv), v = f64(vv);
-    const args: AttentionArgs = { ...base, q, k, v, causal, keyLengths: kl ? i32(kl) : null };
+    const args: AttentionArgs = { ...base, q, k, v, causal, keyRange: kl ? i32(kl) : null };
     const out = be.alloc('f64', B * T * H * Dv), lse = be.alloc('f64', B * H * T);
     be.attention(args, out, lse);
     const ref = naiveAttention(args, qv, kv, vv, kl);
     close(arr(out), ref.out.map((x) => (Number.isNaN(x) ? 0 : x)), 1e-12, `${what} out`);
     close(arr(lse), ref.lse, 1e-12, `${what} lse`);
-    if (kl && kl[0] === 0) {
+    if (kl && kl[0] === kl[1]) {
       // batch row 0 is fully masked: zeros and lse -Infinity, no NaN anywhere
       assert.ok(arr(out).slice(0, T * H * Dv).every((x) => x === 0), 'masked out is 0');
       assert.ok(arr(lse).slice(0, H * T).every((x) => x === -Infinity), 'masked lse is -Infinity');

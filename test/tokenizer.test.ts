@@ -86,7 +86,7 @@ test('golden bpe_tiny: encodings reproduced id for id, decodings round-trip', ()
 // ---------------------------------------------------------------------------------------
 // Pre-tokenizers
 
-test('byte-to-unicode table is GPT-2 s', () => {
+test("byte-to-unicode table is GPT-2's", () => {
   assert.equal(new Set(BYTE_TO_CHAR).size, 256);
   assert.equal(BYTE_TO_CHAR[0x20], 'Ġ');
   assert.equal(BYTE_TO_CHAR[0x0a], 'Ċ');
@@ -244,6 +244,48 @@ test('trained tokenizer: written files load through the library, encode as merge
   }
 });
 
+test('trained tokenizers encode as Hugging Face tokenizers (Rust) encodes their written files', () => {
+  // The files trainBpe + saveBpeTokenizer write for this corpus were loaded with
+  // tokenizers 0.23.2 (Tokenizer.from_file) and transformers 5.17 (AutoTokenizer) on another
+  // machine: the ids below are theirs (same for both), and equal ours on 76 texts.
+  const corpus = [...syntheticCorpus(60_000, 3), 'aaaa aaaaa abababab ababa aa', '数学数学数学 答案答案', "I'LL don't 12345 x^2 \t\t  \n\n"];
+  const texts = ["Hello world! 你好，世界。 def f(x):\n    return x**2  # 123456", "I'LL say it: don't, won't, y'all've — it's fine.", "<think>let me check again</think> <answer>7</answer>"];
+  const expected: Record<PretokenizerStyle, number[][]> = {
+  gpt2: [
+    [45, 476, 84, 752, 6, 226, 166, 127, 260, 167, 104, 127, 177, 126, 240, 166, 122, 250, 169, 249, 240, 165, 228, 230, 324, 841, 296, 13, 93, 14, 31, 204, 226, 226, 226, 512, 89, 598, 226, 93, 15, 15, 23, 226, 226, 8, 951, 643, 452],
+    [46, 12, 49, 49, 704, 377, 31, 324, 267, 12, 89, 17, 273, 267, 12, 89, 17, 352, 12, 745, 12, 367, 226, 164, 228, 248, 377, 12, 88, 296, 78, 278, 19],
+    [2, 81, 343, 366, 391, 385, 3, 226, 4, 28, 5],
+  ],
+  llama3: [
+    [45, 483, 84, 725, 6, 226, 166, 127, 260, 167, 104, 127, 177, 126, 240, 166, 122, 250, 169, 249, 240, 165, 228, 230, 321, 813, 297, 13, 93, 14, 31, 204, 226, 226, 226, 512, 89, 587, 226, 93, 15, 15, 23, 226, 226, 8, 226, 627, 24, 524, 27],
+    [46, 12, 49, 49, 681, 370, 31, 321, 267, 12, 89, 17, 273, 267, 12, 89, 17, 345, 12, 719, 12, 360, 226, 164, 228, 248, 370, 12, 88, 297, 78, 278, 19],
+    [2, 81, 336, 359, 388, 380, 3, 226, 4, 28, 5],
+  ],
+  deepseek: [
+    [45, 483, 84, 725, 6, 226, 166, 127, 260, 167, 104, 127, 177, 126, 240, 166, 122, 250, 169, 249, 240, 165, 228, 230, 321, 813, 297, 13, 93, 14, 31, 204, 226, 226, 226, 512, 89, 587, 226, 93, 15, 15, 23, 226, 226, 8, 226, 627, 24, 524, 27],
+    [46, 12, 49, 49, 681, 370, 31, 321, 267, 12, 89, 17, 273, 267, 12, 89, 17, 345, 12, 719, 12, 360, 226, 164, 228, 248, 370, 12, 88, 297, 78, 278, 19],
+    [2, 81, 336, 359, 388, 380, 3, 226, 4, 28, 5],
+  ],
+  };
+  for (const style of PRETOKENIZER_STYLES) {
+    const tok = Tokenizer.fromBpe(trainBpe(corpus, { vocabSize: 1200, pretokenizer: style, specialTokens: SPECIALS }));
+    texts.forEach((t, i) => assert.deepEqual(tok.encode(t, { addSpecialTokens: false }), expected[style][i], `${style}: ${JSON.stringify(t)}`));
+  }
+});
+
+test('tokens named like Object.prototype members ("constructor", "__proto__") are ordinary tokens', () => {
+  const words = 'constructor toString hasOwnProperty valueOf __proto__ ';
+  const model = trainBpe([words.repeat(50)], { vocabSize: 400, pretokenizer: 'gpt2', specialTokens: ['__proto__'] });
+  const json = JSON.parse(JSON.stringify(bpeTokenizerJson(model))) as { model: { vocab: Record<string, number> } };
+  for (const w of ['__proto__', 'constructor', 'ĠtoString', 'ĠhasOwnProperty', 'ĠvalueOf']) assert.ok(Object.hasOwn(json.model.vocab, w), w);
+  assert.equal(json.model.vocab['__proto__'], 0);
+  assert.equal(Object.keys(json.model.vocab).length, model.vocab.length);
+  const tok = Tokenizer.fromBpe(model);
+  assert.equal(tok.vocabSize, model.vocab.length);
+  assert.deepEqual(tok.encode('constructor __proto__'), [tok.tokenToId('constructor'), tok.tokenToId('Ġ'), 0]);
+  assert.equal(tok.decode(tok.encode(words)), words);
+});
+
 test('special tokens are kept whole', () => {
   const model = trainBpe(smallCorpus, { vocabSize: 1000, specialTokens: SPECIALS });
   const tok = Tokenizer.fromBpe(model, { bosToken: SPECIALS[0], eosToken: SPECIALS[1] });
@@ -285,12 +327,15 @@ test('DeepSeek-V3 tokenizer: vocabulary and special tokens', (t) => {
   assert.equal(tok.bosId, 0);
   assert.equal(tok.eosId, 1);
   assert.equal(tok.padId, 1);
-  for (const s of ['<｜User｜>', '<｜Assistant｜>', '<｜tool▁calls▁begin｜>']) {
-    const id = tok.tokenToId(s);
-    assert.ok(id !== undefined && id >= 128_000 && tok.isSpecial(id) || id !== undefined, s);
-    assert.deepEqual(tok.encode(s, { addSpecialTokens: false }), [id], `${s} stays whole`);
+  // Added tokens (not marked special, so skipSpecialTokens keeps them, as in transformers).
+  for (const [s, id] of [['<｜User｜>', 128803], ['<｜Assistant｜>', 128804], ['<｜tool▁calls▁begin｜>', 128806]] as const) {
+    assert.equal(tok.tokenToId(s), id);
+    assert.equal(tok.isSpecial(id), false);
+    assert.deepEqual(tok.encode(`a${s}b`, { addSpecialTokens: false }), [...tok.encode('a', { addSpecialTokens: false }), id, ...tok.encode('b', { addSpecialTokens: false })], `${s} stays whole`);
   }
+  assert.ok(tok.isSpecial(0) && tok.isSpecial(1));
   assert.equal(tok.idToToken(0), '<｜begin▁of▁sentence｜>');
+  assert.equal(tok.decode([0, 128803, 90, 1], { skipSpecialTokens: true }), '<｜User｜>x');
 });
 
 test('DeepSeek-V3 tokenizer: known encodings (checked against Hugging Face tokenizers) and round trips', (t) => {
@@ -323,8 +368,20 @@ test('DeepSeek-V3 tokenizer: known encodings (checked against Hugging Face token
     assert.deepEqual(tok.encode(text, { addSpecialTokens: false }), naiveEncode(model, text), text);
 });
 
-// Ids from Hugging Face `tokenizers` 0.23.2 (Rust) loading the same tokenizer.json.
-const DEEPSEEK_KNOWN: [string, number[]][] = [];
+// Ids from Hugging Face `tokenizers` 0.23.2 (Rust) loading the same tokenizer.json
+// (Tokenizer.from_file(...).encode(text, add_special_tokens=False).ids).
+const DEEPSEEK_KNOWN: [string, number[]][] = [
+  ['Hello world!', [19923, 2058, 3]],
+  ['Hello world! 你好，世界。 def f(x):\n    return x**2  # 123456', [19923, 2058, 3, 223, 30594, 303, 3427, 320, 1351, 285, 4042, 3395, 361, 1354, 1527, 666, 20, 223, 1823, 223, 6895, 18009]],
+  ['The quick brown fox jumps over the lazy dog.', [671, 4787, 13769, 46012, 54994, 1060, 270, 41638, 6397, 16]],
+  ['DeepSeek-V3 是一个强大的混合专家语言模型，总参数 671B，每个 token 激活 37B。', [53091, 4374, 1465, 13582, 21, 223, 6715, 22885, 14769, 10756, 7831, 8842, 303, 1860, 10602, 223, 26612, 36, 303, 7849, 17840, 223, 34864, 223, 1942, 36, 320]],
+  ['function add(a: number, b: number) { return a + b; }\n', [8701, 1258, 6036, 28, 1167, 14, 291, 28, 1167, 11, 680, 1354, 260, 940, 291, 29, 1554]],
+  ["I'LL say it: don't, won't, y'all've — it's fine.", [43, 9, 3699, 2507, 436, 28, 2090, 1664, 14, 5646, 1664, 14, 383, 98513, 5270, 2136, 436, 734, 8209, 16]],
+  ['数学答案：一加一等于二。日本語のテキスト、ひらがなとカタカナ。한국어 텍스트.', [8570, 7624, 768, 378, 1107, 378, 15120, 1304, 320, 88768, 1576, 17383, 20367, 24552, 410, 40259, 4970, 2936, 2942, 2495, 15961, 11767, 15961, 27071, 320, 5634, 17564, 9227, 61291, 238, 45652, 16]],
+  ['emoji 🙂👍🏽👨\u200d👩\u200d👧 flags 🇫🇷', [18872, 7063, 68139, 92526, 40965, 124, 25730, 104, 46088, 25730, 105, 46088, 25730, 103, 30698, 77579, 107, 43754, 118]],
+  ['12345678901234567890 3.14159 -0.5e-10 x^2+y^2=z^2 ½ ² ٣٤٥', [6895, 18009, 25744, 16993, 18014, 27183, 2225, 223, 21, 16, 9926, 3318, 565, 18, 16, 23, 71, 15, 553, 1527, 64, 20, 35576, 64, 20, 31, 92, 64, 20, 223, 23951, 223, 1628, 223, 127056, 152, 100, 152, 101]],
+  ['<｜begin▁of▁sentence｜>hi<｜User｜>x<｜Assistant｜>', [0, 6366, 128803, 90, 128804]],
+];
 
 // ---------------------------------------------------------------------------------------
 // Chat templates
@@ -352,7 +409,7 @@ test('DeepSeek-V3 chat template (its tokenizer_config.json) renders through Jinj
   assert.equal(tok.decode(ids), text);
 });
 
-test('R1-Zero prompt: the paper s template, as a function and as a Jinja chat template', () => {
+test("R1-Zero prompt: the paper's template, as a function and as a Jinja chat template", () => {
   const q = 'What is 3 + 4';
   const p = r1ZeroPrompt(q);
   assert.equal(

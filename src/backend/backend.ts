@@ -48,14 +48,20 @@ export interface GemmArgs {
 export interface AttentionArgs {
   // q (B, T, H, Dk)   k (B, S, Hkv, Dk)   v (B, S, Hkv, Dv)   out (B, T, H, Dv)   lse (B, H, T)
   // Query head h reads key/value head floor(h / (H / Hkv)) (grouped-query attention).
-  // Causal with an offset: query t may see key s when s <= t + (S - T) (a KV cache of S - T
-  // earlier positions). When `keyLengths` (i32, length B) is given, keys s >= keyLengths[b] of
-  // row b are masked too (batched decoding of sequences of different lengths).
+  // Row b's keys are [first_b, last_b) (`keyRange`, i32 (B, 2); default [0, S)): left padding
+  // of batched prompts, and a KV cache of capacity S holding last_b tokens so far.
+  // Causal: query t sits at position t + last_b − T and sees keys s ≤ t + last_b − T.
+  // A query that sees no key outputs 0 with lse = −∞.
   q: Storage; k: Storage; v: Storage;
   B: number; T: number; S: number; H: number; Hkv: number; Dk: number; Dv: number;
   scale: number;
   causal: boolean;
-  keyLengths?: Storage | null;
+  keyRange?: Storage | null;
+  /**
+   * Values are the first Dv entries of each key row (v is ignored; Dv ≤ Dk): MLA decoding
+   * over the cached latent, which serves as both. Forward only.
+   */
+  vInK?: boolean;
 }
 
 export interface Backend {

@@ -38,7 +38,7 @@
 // (builtin:<suite>:test, makeSplits(...).heldOut) ever appears in the corpus or the SFT data.
 import { Rng } from '../tensor/random.js';
 import { getSuite } from './registry.js';
-import type { GenerateOpts, Partition, Task, TaskSuite, WorkedSolutions } from './tasks.js';
+import type { AnyTaskSuite, GenerateOpts, Partition, Task, WorkedSolutions } from './tasks.js';
 import { pick } from './tasks.js';
 import { extractAnswer, formatPrompt, formatResponse, isWellFormatted, type PromptStyle } from './template.js';
 
@@ -53,7 +53,7 @@ export const DEFAULT_MIX: Readonly<CorpusMix> = {
 /** The kinds whose final answer is right (and format intact). */
 export const CORRECT_KINDS: readonly DocKind[] = ['direct', 'stepwise', 'reflect', 'verify'];
 
-export type SuiteRef = string | TaskSuite<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+export type SuiteRef = string | AnyTaskSuite;
 
 export interface CorpusOpts {
   nDocs: number;
@@ -86,13 +86,14 @@ export interface CorpusDoc {
 // Phrases. CHECK_INTROS are shared by the reflect and verify kinds on purpose (see above).
 const CHECK_INTROS = ['Let me check:', 'Let me verify:', 'Wait, let me check:', 'Let me double-check:'];
 const WRONG_ACKS = ['Wait, that is wrong. Let me redo it:', 'Wait, I made a mistake. Let me recompute:', 'That does not match. Let me redo it:'];
+const WRONG_ACKS_AFTER_WAIT = ['That is wrong. Let me redo it:', 'I made a mistake. Let me recompute:', 'That does not match. Let me redo it:'];
 const BROKEN_STYLES = ['noTags', 'noThinkClose', 'bareAnswer', 'noThinkOpen', 'noAnswerClose'] as const;
 
-function suiteOf(ref: SuiteRef): TaskSuite<any> { // eslint-disable-line @typescript-eslint/no-explicit-any
+function suiteOf(ref: SuiteRef): AnyTaskSuite {
   return typeof ref === 'string' ? getSuite(ref) : ref;
 }
 
-function workedOf(suite: TaskSuite<any>): WorkedSolutions { // eslint-disable-line @typescript-eslint/no-explicit-any
+function workedOf(suite: AnyTaskSuite): WorkedSolutions {
   if (!suite.worked) throw new Error(`task suite '${suite.name}' has no worked solutions, so it cannot be used for the corpus`);
   return suite.worked;
 }
@@ -103,7 +104,7 @@ const sentence = (s: string): string => (/[.!?]$/.test(s) ? s : `${s}.`);
  * Write one response of the given kind for a task. Returns the response (with its leading
  * space) — deterministic given the rng state.
  */
-export function composeResponse(suite: TaskSuite<any>, task: Task, kind: DocKind, rng: Rng): string { // eslint-disable-line @typescript-eslint/no-explicit-any
+export function composeResponse(suite: AnyTaskSuite, task: Task, kind: DocKind, rng: Rng): string {
   const w = workedOf(suite);
   const correct = task.answer;
   switch (kind) {
@@ -126,7 +127,9 @@ export function composeResponse(suite: TaskSuite<any>, task: Task, kind: DocKind
       const c1 = w.check(task, bad);
       if (c1.ok) throw new Error(`${suite.name}: the check accepted the slip '${bad}' for ${task.id}`);
       const redo = w.steps(task, rng, false).text;
-      let think = `${first} ${pick(rng, CHECK_INTROS)} ${c1.text} ${pick(rng, WRONG_ACKS)} ${redo}`;
+      const intro = pick(rng, CHECK_INTROS);
+      const ack = pick(rng, intro.startsWith('Wait') ? WRONG_ACKS_AFTER_WAIT : WRONG_ACKS);
+      let think = `${first} ${intro} ${c1.text} ${ack} ${redo}`;
       if (rng.uniform() < 0.5) think += ` ${pick(rng, CHECK_INTROS)} ${w.check(task, correct).text}`;
       return formatResponse(think, correct);
     }
@@ -180,7 +183,7 @@ function validateMix(mix: Partial<CorpusMix>): void {
   }
 }
 
-interface Plan { suite: TaskSuite<any>; task: Task; kind: DocKind } // eslint-disable-line @typescript-eslint/no-explicit-any
+interface Plan { suite: AnyTaskSuite; task: Task; kind: DocKind }
 
 function plan(rng: Rng, n: number, kinds: Partial<Record<DocKind, number>>, o: {
   suites?: SuiteRef[]; suiteOpts?: CorpusOpts['suiteOpts']; partition?: Partition; heldOutFraction?: number;
@@ -245,7 +248,7 @@ export function summarizeCorpus(docs: readonly CorpusDoc[]): CorpusSummary {
   const kinds = Object.fromEntries(DOC_KINDS.map((k) => [k, 0])) as Record<DocKind, number>;
   let correct = 0, malformed = 0, lc = 0, nc = 0, lo = 0, no = 0, refl = 0;
   for (const d of docs) {
-    kinds[d.kind] += 1 / n;
+    kinds[d.kind] += 1;
     if (d.correct) { correct++; lc += d.response.length; nc++; } else { lo += d.response.length; no++; }
     if (!isWellFormatted(d.response)) malformed++;
     if (/\b(wait|check|verify)\b/i.test(d.response)) refl++;
@@ -255,6 +258,7 @@ export function summarizeCorpus(docs: readonly CorpusDoc[]): CorpusSummary {
     const part = sorted.slice(Math.floor((i * n) / 3), Math.floor(((i + 1) * n) / 3));
     return part.length ? part.filter((d) => d.correct).length / part.length : 0;
   };
+  for (const k of DOC_KINDS) kinds[k] = n ? kinds[k] / n : 0;
   return {
     n, kinds, correct: correct / n, malformed: malformed / n,
     meanLengthCorrect: nc ? lc / nc : 0, meanLengthOther: no ? lo / no : 0,

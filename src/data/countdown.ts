@@ -132,7 +132,8 @@ export function countdownTask(numbers: number[], target: number, solution: strin
 function sample(rng: Rng, o: CountdownOpts): Task {
   const count = o.count ?? 3, maxNumber = o.maxNumber ?? 10, maxTarget = o.maxTarget ?? 100;
   if (count < 2) throw new Error('countdown: count must be at least 2');
-  for (;;) {
+  for (let round = 0; ; round++) {
+    if (round > 2000) throw new Error(`countdown: no problem found for count=${count}, maxNumber=${maxNumber}, maxTarget=${maxTarget}`);
     const nums = Array.from({ length: count }, () => randInt(rng, 1, maxNumber));
     for (let attempt = 0; attempt < 20; attempt++) {
       let use = nums;
@@ -199,13 +200,17 @@ function steps(task: Task, rng: Rng, slip: boolean): { text: string; answer: str
   const target = metaNumber(task, 'target');
   if (!slip) {
     const tree = parseTree(task.answer);
-    return { text: `${evalSteps(tree).join('. ')}. So ${renderExpr(tree)} = ${target}.`, answer: renderExpr(tree) };
+    return { text: stepsText(evalSteps(tree), tree, target), answer: renderExpr(tree) };
   }
   const tree = nearMiss(task, rng);
   const lines = evalSteps(tree);
   // the slip: the last step is miscalculated so that it seems to reach the target
   lines[lines.length - 1] = lines[lines.length - 1].replace(/= [^=]+$/, `= ${target}`);
-  return { text: `${lines.join('. ')}. So ${renderExpr(tree)} = ${target}.`, answer: renderExpr(tree) };
+  return { text: stepsText(lines, tree, target), answer: renderExpr(tree) };
+}
+
+function stepsText(lines: string[], tree: Expr, target: number): string {
+  return lines.length > 1 ? `${lines.join('. ')}. So ${renderExpr(tree)} = ${target}.` : `${lines.join('. ')}.`;
 }
 
 function check(task: Task, answer: string): { text: string; ok: boolean } {

@@ -2,10 +2,9 @@
 import { arithmeticSuite } from './arithmetic.js';
 import { countdownSuite } from './countdown.js';
 import { linearSuite } from './linear.js';
-import type { Task, TaskSuite } from './tasks.js';
+import type { AnyTaskSuite, Task } from './tasks.js';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-const suites = new Map<string, TaskSuite<any>>([
+const suites = new Map<string, AnyTaskSuite>([
   [arithmeticSuite.name, arithmeticSuite],
   [countdownSuite.name, countdownSuite],
   [linearSuite.name, linearSuite],
@@ -14,11 +13,9 @@ const suites = new Map<string, TaskSuite<any>>([
 /** Names of the built-in suites, in their default order. */
 export const BUILTIN_SUITES = ['arithmetic', 'countdown', 'linear'] as const;
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export function registerSuite(suite: TaskSuite<any>): void { suites.set(suite.name, suite); }
+export function registerSuite(suite: AnyTaskSuite): void { suites.set(suite.name, suite); }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export function getSuite(name: string): TaskSuite<any> {
+export function getSuite(name: string): AnyTaskSuite {
   const s = suites.get(name);
   if (!s) throw new Error(`unknown task suite '${name}' (known: ${[...suites.keys()].join(', ')})`);
   return s;

@@ -66,6 +66,9 @@ export interface TaskSuite<O extends GenerateOpts = GenerateOpts> {
   worked?: WorkedSolutions;
 }
 
+/** A suite with any options type (for registries and lists). */
+export type AnyTaskSuite = TaskSuite<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
 // ---------------------------------------------------------------------------------------
 // Partition
 

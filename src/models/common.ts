@@ -3,10 +3,15 @@ import type { Backend } from '../backend/backend.js';
 import { crossEntropy, narrow, reshape, Tensor, tensor } from '../tensor/index.js';
 import type { ModelConfig } from './config.js';
 import type { Module } from '../nn/module.js';
+import type { KVCache } from '../generate/kv-cache.js';
 
 export interface ForwardOptions {
-  /** i32 (B·T) positions; default 0..T-1 for every row. */
+  /** i32 (B·T) positions; default 0..T-1 for every row (after the cached tokens, if any). */
   positions?: Tensor;
+  /** Generation: attend over (and append to) this cache. */
+  cache?: KVCache;
+  /** Compute logits for the last position only (generation). */
+  lastOnly?: boolean;
 }
 
 export interface ForwardOutput {

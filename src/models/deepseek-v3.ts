@@ -8,14 +8,15 @@
 //   E routed experts, K experts per token, G expert groups, V vocab.
 import type { Backend } from '../backend/backend.js';
 import {
-  add, attention, concat, div, expand, gatherLast, gatherRows, linear, mean, mul, narrow, randn,
-  reshape, rope, Rng, scatterAddRows, sigmoid, split, sum, Tensor, tensor, zeros,
+  add, attention, concat, div, expand, gatherLast, gatherRows, linear, matmul, mean, mul, narrow, permute,
+  randn, reshape, rope, Rng, scatterAddRows, sigmoid, split, sum, Tensor, tensor, zeros,
 } from '../tensor/index.js';
 import { Embedding, InitOptions, Linear, RMSNorm, SwiGLUMLP } from '../nn/layers.js';
 import { Module, ModuleList } from '../nn/module.js';
 import { RotaryTables, yarnMscale } from '../nn/rotary.js';
 import { CausalLM, defaultPositions, ForwardOptions, ForwardOutput, nextTokenLoss } from './common.js';
 import type { DeepseekV3Config } from './config.js';
+import type { KVCache } from '../generate/kv-cache.js';
 
 // Hugging Face builds the MLA-internal norms with RMSNorm's default ε, not rms_norm_eps.
 const MLA_NORM_EPS = 1e-6;
@@ -38,7 +39,7 @@ export class MultiHeadLatentAttention extends Module {
   readonly scale: number;
   readonly interleaved: boolean;
 
-  constructor(cfg: DeepseekV3Config, init: InitOptions) {
+  constructor(cfg: DeepseekV3Config, init: InitOptions, private readonly cacheKey: string) {
     super();
     const C = cfg.hidden_size;
     this.H = cfg.num_attention_heads;
@@ -68,25 +69,46 @@ export class MultiHeadLatentAttention extends Module {
     this.interleaved = cfg.rope_interleave;
   }
 
-  /** x (B, T, C) → (B, T, C). */
-  forward(x: Tensor, positions: Tensor, rot: RotaryTables): Tensor {
+  /** x (B, T, C) → (B, T, C); with a cache, the absorbed form over the cached latent. */
+  forward(x: Tensor, positions: Tensor, rot: RotaryTables, cache?: KVCache): Tensor {
     const [B, T] = x.shape;
     const { H, Dn, Dr, Dv, Lkv } = this;
     const qFlat = this.q_proj
       ? this.q_proj.forward(x)
       : this.q_b_proj!.forward(this.q_a_layernorm!.forward(this.q_a_proj!.forward(x)));
     const [qNope, qPe] = split(reshape(qFlat, [B, T, H, Dn + Dr]), [Dn, Dr], -1); // (B,T,H,Dn), (B,T,H,Dr)
+    const qRot = rope(qPe, rot.cos, rot.sin, positions, this.interleaved);
 
     const [cKV, kPeFlat] = split(this.kv_a_proj_with_mqa.forward(x), [Lkv, Dr], -1); // (B,T,Lkv), (B,T,Dr)
-    const kv = reshape(this.kv_b_proj.forward(this.kv_a_layernorm.forward(cKV)), [B, T, H, Dn + Dv]);
-    const [kNope, v] = split(kv, [Dn, Dv], -1); // (B,T,H,Dn), (B,T,H,Dv)
-
-    const qRot = rope(qPe, rot.cos, rot.sin, positions, this.interleaved);
+    const cKVNorm = this.kv_a_layernorm.forward(cKV);
     const kRot = rope(reshape(kPeFlat, [B, T, 1, Dr]), rot.cos, rot.sin, positions, this.interleaved);
+    if (cache) return this.forwardAbsorbed(qNope, qRot, cKVNorm, kRot, cache);
+
+    const kv = reshape(this.kv_b_proj.forward(cKVNorm), [B, T, H, Dn + Dv]);
+    const [kNope, v] = split(kv, [Dn, Dv], -1); // (B,T,H,Dn), (B,T,H,Dv)
     const q = concat([qNope, qRot], -1); // (B,T,H,Dn+Dr)
     const k = concat([kNope, expand(kRot, [B, T, H, Dr])], -1); // the shared rotary key, per head
     const o = attention(q, k, v, { scale: this.scale }); // (B,T,H,Dv)
     return this.o_proj.forward(reshape(o, [B, T, H * Dv]));
+  }
+
+  /**
+   * Inference over the latent cache. Since k_C = W^UK c_KV and v_C = W^UV c_KV per head,
+   *   q_Cᵀ k_C = (W^UKᵀ q_C)ᵀ c_KV   and   Σ p v_C = W^UV (Σ p c_KV),
+   * so attention runs directly on the cached [c_KV ; k_R] with one shared "head" (MQA): the
+   * query is [W^UKᵀ q_C ; q_R] and the attention output is mapped through W^UV afterwards.
+   */
+  private forwardAbsorbed(qNope: Tensor, qRot: Tensor, cKVNorm: Tensor, kRot: Tensor, cache: KVCache): Tensor {
+    const [B, T, H] = qNope.shape;
+    const { Dn, Dv, Lkv } = this;
+    const latent = cache.write(this.cacheKey, concat([reshape(cKVNorm, [B, T, 1, Lkv]), kRot], -1)); // (B,cap,1,Lkv+Dr)
+    const [wUK, wUV] = split(reshape(this.kv_b_proj.weight, [H, Dn + Dv, Lkv]), [Dn, Dv], 1); // (H,Dn,Lkv), (H,Dv,Lkv)
+    const perHead = (t: Tensor): Tensor => permute(t, [2, 0, 1, 3]); // (B,T,H,·) → (H,B,T,·)
+    const qAbs = matmul(reshape(perHead(qNope), [H, B * T, Dn]), wUK); // (H, B·T, Lkv)
+    const q = concat([permute(reshape(qAbs, [H, B, T, Lkv]), [1, 2, 0, 3]), qRot], -1); // (B,T,H,Lkv+Dr)
+    const oLatent = attention(q, latent, latent, { scale: this.scale, keyRange: cache.range, valueWidth: Lkv }); // (B,T,H,Lkv)
+    const o = matmul(reshape(perHead(oLatent), [H, B * T, Lkv]), wUV, { transB: true }); // (H, B·T, Dv)
+    return this.o_proj.forward(reshape(permute(reshape(o, [H, B, T, Dv]), [1, 2, 0, 3]), [B, T, H * Dv]));
   }
 }
 
@@ -273,15 +295,15 @@ export class DecoderLayer extends Module {
   constructor(cfg: DeepseekV3Config, layer: number, init: InitOptions) {
     super();
     this.input_layernorm = this.module('input_layernorm', new RMSNorm(cfg.hidden_size, cfg.rms_norm_eps, init.backend));
-    this.self_attn = this.module('self_attn', new MultiHeadLatentAttention(cfg, init));
+    this.self_attn = this.module('self_attn', new MultiHeadLatentAttention(cfg, init, `layer${layer}`));
     this.post_attention_layernorm = this.module('post_attention_layernorm', new RMSNorm(cfg.hidden_size, cfg.rms_norm_eps, init.backend));
     this.mlp = this.module('mlp', layer >= cfg.first_k_dense_replace
       ? new DeepseekMoE(cfg, init)
       : new SwiGLUMLP(cfg.hidden_size, cfg.intermediate_size, init));
   }
 
-  forward(x: Tensor, positions: Tensor, rot: RotaryTables): Tensor {
-    const h = add(x, this.self_attn.forward(this.input_layernorm.forward(x), positions, rot));
+  forward(x: Tensor, positions: Tensor, rot: RotaryTables, cache?: KVCache): Tensor {
+    const h = add(x, this.self_attn.forward(this.input_layernorm.forward(x), positions, rot, cache));
     return add(h, this.mlp.forward(this.post_attention_layernorm.forward(h)));
   }
 }
@@ -381,9 +403,13 @@ export class DeepseekV3ForCausalLM extends Module implements CausalLM {
   /** ids i32 (B, T) → logits (B, T, V) and the last hidden state. */
   forward(ids: Tensor, opts: ForwardOptions = {}): ForwardOutput {
     const [B, T] = ids.shape;
-    const positions = opts.positions ?? defaultPositions(B, T, ids.backend);
+    const { cache } = opts;
+    const positions = opts.positions ?? defaultPositions(B, T, ids.backend, cache?.length ?? 0);
+    cache?.begin(T);
     let h = this.model.embed_tokens.forward(ids); // (B, T, C)
-    for (const layer of this.blocks) h = layer.forward(h, positions, this.rotary);
+    for (const layer of this.blocks) h = layer.forward(h, positions, this.rotary, cache);
+    cache?.commit();
+    if (opts.lastOnly) h = narrow(h, 1, T - 1, 1);
     const normed = this.model.norm.forward(h);
     return { logits: this.lm_head.forward(normed), hidden: normed };
   }

@@ -3,7 +3,8 @@
 //
 // Legend: B batch, T time, C hidden, H query heads, Hkv key/value heads, D head dim, V vocab.
 import type { Backend } from '../backend/backend.js';
-import { add, attention, linear, reshape, rope, Rng, Tensor } from '../tensor/index.js';
+import { add, attention, linear, narrow, reshape, rope, Rng, Tensor } from '../tensor/index.js';
+import type { KVCache } from '../generate/kv-cache.js';
 import { Embedding, InitOptions, Linear, RMSNorm, SwiGLUMLP } from '../nn/layers.js';
 import { Module, ModuleList } from '../nn/module.js';
 import { RotaryTables } from '../nn/rotary.js';
@@ -15,7 +16,7 @@ type DenseConfig = LlamaConfig | Qwen2Config;
 class Attention extends Module {
   readonly q_proj: Linear; readonly k_proj: Linear; readonly v_proj: Linear; readonly o_proj: Linear;
   readonly H: number; readonly Hkv: number; readonly D: number;
-  constructor(cfg: DenseConfig, init: InitOptions) {
+  constructor(cfg: DenseConfig, init: InitOptions, private readonly cacheKey: string) {
     super();
     this.H = cfg.num_attention_heads;
     this.Hkv = cfg.num_key_value_heads;
@@ -29,12 +30,15 @@ class Attention extends Module {
     this.o_proj = this.module('o_proj', new Linear(this.H * this.D, C, oBias, init));
   }
 
-  forward(x: Tensor, positions: Tensor, rot: RotaryTables): Tensor {
+  forward(x: Tensor, positions: Tensor, rot: RotaryTables, cache?: KVCache): Tensor {
     const [B, T] = x.shape;
     const q = rope(reshape(this.q_proj.forward(x), [B, T, this.H, this.D]), rot.cos, rot.sin, positions, false);
     const k = rope(reshape(this.k_proj.forward(x), [B, T, this.Hkv, this.D]), rot.cos, rot.sin, positions, false);
     const v = reshape(this.v_proj.forward(x), [B, T, this.Hkv, this.D]);
-    const o = attention(q, k, v, { scale: 1 / Math.sqrt(this.D) }); // (B, T, H, D)
+    const scale = 1 / Math.sqrt(this.D);
+    const o = cache // (B, T, H, D)
+      ? attention(q, cache.write(`${this.cacheKey}.k`, k), cache.write(`${this.cacheKey}.v`, v), { scale, keyRange: cache.range })
+      : attention(q, k, v, { scale });
     return this.o_proj.forward(reshape(o, [B, T, this.H * this.D]));
   }
 }
@@ -42,15 +46,15 @@ class Attention extends Module {
 class DecoderLayer extends Module {
   readonly input_layernorm: RMSNorm; readonly self_attn: Attention;
   readonly post_attention_layernorm: RMSNorm; readonly mlp: SwiGLUMLP;
-  constructor(cfg: DenseConfig, init: InitOptions) {
+  constructor(cfg: DenseConfig, layer: number, init: InitOptions) {
     super();
     this.input_layernorm = this.module('input_layernorm', new RMSNorm(cfg.hidden_size, cfg.rms_norm_eps, init.backend));
-    this.self_attn = this.module('self_attn', new Attention(cfg, init));
+    this.self_attn = this.module('self_attn', new Attention(cfg, init, `layer${layer}`));
     this.post_attention_layernorm = this.module('post_attention_layernorm', new RMSNorm(cfg.hidden_size, cfg.rms_norm_eps, init.backend));
     this.mlp = this.module('mlp', new SwiGLUMLP(cfg.hidden_size, cfg.intermediate_size, init));
   }
-  forward(x: Tensor, positions: Tensor, rot: RotaryTables): Tensor {
-    const h = add(x, this.self_attn.forward(this.input_layernorm.forward(x), positions, rot));
+  forward(x: Tensor, positions: Tensor, rot: RotaryTables, cache?: KVCache): Tensor {
+    const h = add(x, this.self_attn.forward(this.input_layernorm.forward(x), positions, rot, cache));
     return add(h, this.mlp.forward(this.post_attention_layernorm.forward(h)));
   }
 }
@@ -60,7 +64,7 @@ class DenseModel extends Module {
   constructor(cfg: DenseConfig, init: InitOptions) {
     super();
     this.embed_tokens = this.module('embed_tokens', new Embedding(cfg.vocab_size, cfg.hidden_size, init));
-    this.layers = this.module('layers', new ModuleList(Array.from({ length: cfg.num_hidden_layers }, () => new DecoderLayer(cfg, init))));
+    this.layers = this.module('layers', new ModuleList(Array.from({ length: cfg.num_hidden_layers }, (_, l) => new DecoderLayer(cfg, l, init))));
     this.norm = this.module('norm', new RMSNorm(cfg.hidden_size, cfg.rms_norm_eps, init.backend));
   }
 }
@@ -85,9 +89,13 @@ export class DenseForCausalLM extends Module implements CausalLM {
   /** ids i32 (B, T) → logits (B, T, V). */
   forward(ids: Tensor, opts: ForwardOptions = {}): ForwardOutput {
     const [B, T] = ids.shape;
-    const positions = opts.positions ?? defaultPositions(B, T, ids.backend);
+    const { cache } = opts;
+    const positions = opts.positions ?? defaultPositions(B, T, ids.backend, cache?.length ?? 0);
+    cache?.begin(T);
     let h = this.model.embed_tokens.forward(ids); // (B, T, C)
-    for (const layer of this.model.layers.items) h = layer.forward(h, positions, this.rotary);
+    for (const layer of this.model.layers.items) h = layer.forward(h, positions, this.rotary, cache);
+    cache?.commit();
+    if (opts.lastOnly) h = narrow(h, 1, T - 1, 1);
     const normed = this.model.norm.forward(h);
     const head = this.lm_head ? this.lm_head.weight : this.model.embed_tokens.weight;
     return { logits: linear(normed, head), hidden: normed };

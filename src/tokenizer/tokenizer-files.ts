@@ -20,9 +20,10 @@ export interface TokenizerFileOptions {
 
 /** The tokenizer.json object for a trained model (HF format, model type BPE, byte-level). */
 export function bpeTokenizerJson(model: BpeModel, opts: TokenizerFileOptions = {}): Record<string, unknown> {
-  const vocab: Record<string, number> = {};
+  // A prototype-less object: tokens such as "constructor" or "__proto__" are ordinary keys.
+  const vocab = Object.create(null) as Record<string, number>;
   model.vocab.forEach((t, id) => {
-    if (!(t in vocab)) vocab[t] = id;
+    if (!Object.hasOwn(vocab, t)) vocab[t] = id;
   });
   const addedTokens = model.specialTokens.map((content, id) => ({
     id,

@@ -160,6 +160,21 @@ function contiguousStrides(shape: readonly number[]): number[] {
   return s;
 }
 
+/**
+ * Whether (dims, strides) reaches every offset at most once. Sufficient test: sorted by |stride|,
+ * each stride must clear the extent of the smaller ones (a layout failing it may still be
+ * injective; it only takes the slow path).
+ */
+function distinctOffsets(dims: readonly number[], strides: readonly number[]): boolean {
+  const order = dims.map((_, i) => i).filter((i) => dims[i] > 1).sort((a, b) => Math.abs(strides[a]) - Math.abs(strides[b]));
+  let extent = 0;
+  for (const i of order) {
+    if (Math.abs(strides[i]) <= extent) return false;
+    extent += Math.abs(strides[i]) * (dims[i] - 1);
+  }
+  return true;
+}
+
 /** ignoreIndex as the addon compares it (an int64): a non-integer matches no target. */
 function nativeIgnore(ignoreIndex: number): number {
   return Number.isInteger(ignoreIndex) && Math.abs(ignoreIndex) < 2 ** 53 ? ignoreIndex : 2 ** 40;
@@ -241,19 +256,16 @@ export class CpuBackend implements Backend {
     const layout = collapse(shape, [srcStrides, dstStrides]);
     if (!layout) return;
     const s = unalias(s0, d);
-    // a destination written more than once (stride 0 on an axis of size > 1): last write wins,
-    // which only a sequential walk guarantees; the addon is handed one axis at a time then.
     const rank = layout[0];
-    let dstRepeats = false;
-    for (let i = 0; i < rank; i++) if (layout[1 + 2 * rank + i] === 0) dstRepeats = true;
-    if (!dstRepeats) {
-      this.n.stridedCopy(s, srcOffset, d, dstOffset, layout);
-      return;
-    }
-    // Sequential fallback (rare): element by element in JS, row-major order.
     const dims = Array.from(layout.subarray(1, 1 + rank));
     const ss = Array.from(layout.subarray(1 + rank, 1 + 2 * rank));
     const ds = Array.from(layout.subarray(1 + 2 * rank, 1 + 3 * rank));
+    if (distinctOffsets(dims, ds)) {
+      this.n.stridedCopy(s, srcOffset, d, dstOffset, layout);
+      return;
+    }
+    // A destination element written more than once (e.g. stride 0): the last write in row-major
+    // order wins, which only a sequential walk guarantees. Rare; element by element in JS.
     const total = product(dims);
     const idx = new Array<number>(rank).fill(0);
     let so = srcOffset, dO = dstOffset;
@@ -576,9 +588,10 @@ export class CpuBackend implements Backend {
     const { B, T, S, H, Hkv, Dk, Dv } = a;
     const q = unalias(f32(kernel, `q (B=${B}, T=${T}, H=${H}, Dk=${Dk})`, a.q, B * T * H * Dk), ...outs);
     const k = unalias(f32(kernel, `k (B=${B}, S=${S}, Hkv=${Hkv}, Dk=${Dk})`, a.k, B * S * Hkv * Dk), ...outs);
-    const v = unalias(f32(kernel, `v (B=${B}, S=${S}, Hkv=${Hkv}, Dv=${Dv})`, a.v, B * S * Hkv * Dv), ...outs);
-    const kl = a.keyLengths ? unalias(i32(kernel, `keyLengths (${B})`, a.keyLengths, B), ...outs) : null;
-    return { q, k, v, kl };
+    if (a.vInK && Dv > Dk) fail(kernel, `values inside keys need Dv=${Dv} <= Dk=${Dk}`);
+    const v = a.vInK ? k : unalias(f32(kernel, `v (B=${B}, S=${S}, Hkv=${Hkv}, Dv=${Dv})`, a.v, B * S * Hkv * Dv), ...outs);
+    const kr = a.keyRange ? unalias(i32(kernel, `keyRange (${B}x2)`, a.keyRange, 2 * B), ...outs) : null;
+    return { q, k, v, kr };
   }
 
   attention(a: AttentionArgs, out: Storage, lse: Storage): void {
@@ -588,8 +601,8 @@ export class CpuBackend implements Backend {
     const O = f32(K, `out (B=${B}, T=${T}, H=${H}, Dv=${Dv})`, out, B * T * H * Dv);
     const L = f32(K, `lse (B=${B}, H=${H}, T=${T})`, lse, B * H * T);
     if (overlaps(O, L)) fail(K, 'out and lse must not share memory');
-    const { q, k, v, kl } = this.attnInputs(K, a, [O, L]);
-    this.n.attention(q, k, v, kl, a.B, a.T, a.S, a.H, a.Hkv, a.Dk, a.Dv, a.scale, !!a.causal, O, L);
+    const { q, k, v, kr } = this.attnInputs(K, a, [O, L]);
+    this.n.attention(q, k, v, kr, a.B, a.T, a.S, a.H, a.Hkv, a.Dk, a.Dv, a.scale, !!a.causal, !!a.vInK, O, L);
   }
 
   attentionGrad(a: AttentionArgs, out: Storage, lse: Storage, dOut: Storage,
@@ -602,11 +615,12 @@ export class CpuBackend implements Backend {
     const DV = f32(K, `dv (B=${B}, S=${S}, Hkv=${Hkv}, Dv=${Dv})`, dv, B * S * Hkv * Dv);
     if (overlaps(DQ, DK) || overlaps(DQ, DV) || overlaps(DK, DV)) fail(K, 'dq, dk and dv must not share memory');
     const outs = [DQ, DK, DV];
-    const { q, k, v, kl } = this.attnInputs(K, a, outs);
+    if (a.vInK) fail(K, 'values read from the keys (vInK) are an inference-only layout');
+    const { q, k, v, kr } = this.attnInputs(K, a, outs);
     const O = unalias(f32(K, `out (B=${B}, T=${T}, H=${H}, Dv=${Dv})`, out, B * T * H * Dv), ...outs);
     const L = unalias(f32(K, `lse (B=${B}, H=${H}, T=${T})`, lse, B * H * T), ...outs);
     const DO = unalias(f32(K, `dOut (B=${B}, T=${T}, H=${H}, Dv=${Dv})`, dOut, B * T * H * Dv), ...outs);
-    this.n.attentionGrad(q, k, v, kl, B, T, S, H, Hkv, Dk, Dv, a.scale, !!a.causal, O, L, DO, DQ, DK, DV);
+    this.n.attentionGrad(q, k, v, kr, B, T, S, H, Hkv, Dk, Dv, a.scale, !!a.causal, false, O, L, DO, DQ, DK, DV);
   }
 
   crossEntropy(logits: Storage, targets: Storage, losses: Storage, lse: Storage,

@@ -53,10 +53,10 @@ export interface NativeAddon {
   gatherLast(x: Num, idx: I32, out: Num, rows: number, cols: number, k: number): void;
   scatterAddLast(src: F32, idx: I32, out: F32, rows: number, cols: number, k: number): void;
   topk(x: F32, values: F32, indices: I32, rows: number, cols: number, k: number): void;
-  attention(q: F32, k: F32, v: F32, keyLengths: I32 | null, B: number, T: number, S: number, H: number,
-    Hkv: number, Dk: number, Dv: number, scale: number, causal: boolean, out: F32, lse: F32): void;
-  attentionGrad(q: F32, k: F32, v: F32, keyLengths: I32 | null, B: number, T: number, S: number, H: number,
-    Hkv: number, Dk: number, Dv: number, scale: number, causal: boolean, out: F32, lse: F32, dOut: F32,
+  attention(q: F32, k: F32, v: F32, keyRange: I32 | null, B: number, T: number, S: number, H: number,
+    Hkv: number, Dk: number, Dv: number, scale: number, causal: boolean, vInK: boolean, out: F32, lse: F32): void;
+  attentionGrad(q: F32, k: F32, v: F32, keyRange: I32 | null, B: number, T: number, S: number, H: number,
+    Hkv: number, Dk: number, Dv: number, scale: number, causal: boolean, vInK: boolean, out: F32, lse: F32, dOut: F32,
     dq: F32, dk: F32, dv: F32): void;
 }
 

@@ -189,7 +189,9 @@ function unaryDeriv(op: UnaryOp): (x: number) => number {
 // ---- attention helpers ---------------------------------------------------------------------------
 
 interface AttnViews {
-  q: FloatArray; k: FloatArray; v: FloatArray; keyLengths: Int32Array | null; group: number;
+  q: FloatArray; k: FloatArray; v: FloatArray; keyRange: Int32Array | null; group: number;
+  /** Where value (b, s, hk) starts, and its row layout (separate v, or inside k). */
+  vAt: (b: number, s: number, hk: number) => number;
 }
 
 function attnViews(kernel: string, a: AttentionArgs): AttnViews {
@@ -198,17 +200,22 @@ function attnViews(kernel: string, a: AttentionArgs): AttnViews {
   if (Hkv <= 0 || H % Hkv !== 0) fail(kernel, `H=${H} must be a positive multiple of Hkv=${Hkv}`);
   const q = fbuf(kernel, 'q', a.q, B * T * H * Dk);
   const k = fbuf(kernel, 'k', a.k, B * S * Hkv * Dk);
-  const v = fbuf(kernel, 'v', a.v, B * S * Hkv * Dv);
-  const keyLengths = a.keyLengths ? ibuf(kernel, 'keyLengths', a.keyLengths, B) : null;
-  return { q, k, v, keyLengths, group: H / Hkv };
+  if (a.vInK && Dv > Dk) fail(kernel, `values inside keys need Dv=${Dv} <= Dk=${Dk}`);
+  const v = a.vInK ? k : fbuf(kernel, 'v', a.v, B * S * Hkv * Dv);
+  const keyRange = a.keyRange ? ibuf(kernel, 'keyRange', a.keyRange, 2 * B) : null;
+  const vAt = a.vInK
+    ? (b: number, s: number, hk: number) => ((b * S + s) * Hkv + hk) * Dk
+    : (b: number, s: number, hk: number) => ((b * S + s) * Hkv + hk) * Dv;
+  return { q, k, v, keyRange, group: H / Hkv, vAt };
 }
 
-/** How many keys (a prefix 0..n-1) query t of batch row b may see. */
-function visibleKeys(a: AttentionArgs, keyLengths: Int32Array | null, b: number, t: number): number {
-  let n = a.S;
-  if (a.causal) n = Math.min(n, t + (a.S - a.T) + 1);
-  if (keyLengths) n = Math.min(n, keyLengths[b]);
-  return Math.max(0, n);
+/** The keys query t of batch row b may see: [from, to). */
+function visibleKeys(a: AttentionArgs, keyRange: Int32Array | null, b: number, t: number): { from: number; to: number } {
+  const clamp = (x: number): number => Math.min(Math.max(x, 0), a.S);
+  const from = keyRange ? clamp(keyRange[2 * b]) : 0;
+  const last = keyRange ? clamp(keyRange[2 * b + 1]) : a.S;
+  const to = a.causal ? Math.min(last, t + (last - a.T) + 1) : last;
+  return { from, to: Math.max(from, to) };
 }
 
 // ---- the backend ---------------------------------------------------------------------------------
@@ -648,25 +655,25 @@ export class RefBackend implements Backend {
 
   attention(a: AttentionArgs, out: Storage, lse: Storage): void {
     const { B, T, S, H, Hkv, Dk, Dv, scale } = a;
-    const { q, k, v, keyLengths, group } = attnViews('attention', a);
+    const { q, k, v, keyRange, group, vAt } = attnViews('attention', a);
     const O = fbuf('attention', `out (B=${B}, T=${T}, H=${H}, Dv=${Dv})`, out, B * T * H * Dv);
     const L = fbuf('attention', `lse (B=${B}, H=${H}, T=${T})`, lse, B * H * T);
     const scores = new Float64Array(S);
     const acc = new Float64Array(Dv);
     for (let b = 0; b < B; b++) {
       for (let t = 0; t < T; t++) {
-        const nVis = visibleKeys(a, keyLengths, b, t);
+        const { from, to } = visibleKeys(a, keyRange, b, t);
         for (let h = 0; h < H; h++) {
           const hk = Math.floor(h / group);
           const qBase = ((b * T + t) * H + h) * Dk;
           const oBase = ((b * T + t) * H + h) * Dv;
-          if (nVis === 0) {
+          if (to === from) {
             for (let d = 0; d < Dv; d++) O[oBase + d] = 0;
             L[(b * H + h) * T + t] = -Infinity;
             continue;
           }
           let mx = -Infinity;
-          for (let s = 0; s < nVis; s++) {
+          for (let s = from; s < to; s++) {
             const kBase = ((b * S + s) * Hkv + hk) * Dk;
             let dot = 0;
             for (let d = 0; d < Dk; d++) dot += q[qBase + d] * k[kBase + d];
@@ -675,10 +682,10 @@ export class RefBackend implements Backend {
           }
           let sum = 0;
           acc.fill(0);
-          for (let s = 0; s < nVis; s++) {
+          for (let s = from; s < to; s++) {
             const p = Math.exp(scores[s] - mx);
             sum += p;
-            const vBase = ((b * S + s) * Hkv + hk) * Dv;
+            const vBase = vAt(b, s, hk);
             for (let d = 0; d < Dv; d++) acc[d] += p * v[vBase + d];
           }
           for (let d = 0; d < Dv; d++) O[oBase + d] = acc[d] / sum;
@@ -691,7 +698,8 @@ export class RefBackend implements Backend {
   attentionGrad(a: AttentionArgs, out: Storage, lse: Storage, dOut: Storage,
     dq: Storage, dk: Storage, dv: Storage): void {
     const { B, T, S, H, Hkv, Dk, Dv, scale } = a;
-    const { q, k, v, keyLengths, group } = attnViews('attentionGrad', a);
+    if (a.vInK) fail('attentionGrad', 'values read from the keys (vInK) are an inference-only layout');
+    const { q, k, v, keyRange, group } = attnViews('attentionGrad', a);
     const O = fbuf('attentionGrad', `out (B=${B}, T=${T}, H=${H}, Dv=${Dv})`, out, B * T * H * Dv);
     const L = fbuf('attentionGrad', `lse (B=${B}, H=${H}, T=${T})`, lse, B * H * T);
     const DO = fbuf('attentionGrad', `dOut (B=${B}, T=${T}, H=${H}, Dv=${Dv})`, dOut, B * T * H * Dv);
@@ -705,8 +713,8 @@ export class RefBackend implements Backend {
     const p = new Float64Array(S);
     for (let b = 0; b < B; b++) {
       for (let t = 0; t < T; t++) {
-        const nVis = visibleKeys(a, keyLengths, b, t);
-        if (nVis === 0) continue; // fully masked: out was 0 regardless of q, k, v
+        const { from, to } = visibleKeys(a, keyRange, b, t);
+        if (to === from) continue; // fully masked: out was 0 regardless of q, k, v
         for (let h = 0; h < H; h++) {
           const hk = Math.floor(h / group);
           const qBase = ((b * T + t) * H + h) * Dk;
@@ -715,7 +723,7 @@ export class RefBackend implements Backend {
           // Di = Σ_d dO·O
           let Di = 0;
           for (let d = 0; d < Dv; d++) Di += DO[oBase + d] * O[oBase + d];
-          for (let s = 0; s < nVis; s++) {
+          for (let s = from; s < to; s++) {
             const kBase = ((b * S + s) * Hkv + hk) * Dk;
             const vBase = ((b * S + s) * Hkv + hk) * Dv;
             let dot = 0;
