@@ -72,6 +72,11 @@ export interface Backend {
   // ---- memory -----------------------------------------------------------------------------
   /** A zero-filled buffer. */
   alloc(dtype: DType, length: number): Storage;
+  /**
+   * A buffer whose contents are unspecified, for outputs a kernel overwrites entirely (skips
+   * zeroing; on the CPU the memory is recycled from freed tensors without page faults).
+   */
+  empty(dtype: DType, length: number): Storage;
   /** A buffer holding a copy of `data` (converted to dtype). */
   upload(data: ArrayLike<number>, dtype: DType): Storage;
   /** A host copy of the buffer's contents. */

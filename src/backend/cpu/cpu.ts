@@ -209,6 +209,15 @@ export class CpuBackend implements Backend {
     }
   }
 
+  empty(dtype: DType, length: number): Storage {
+    // Small buffers: V8's zeroed allocation is as cheap. Large ones: malloc'ed, not zeroed.
+    if (length < 4096 || (dtype !== 'f32' && dtype !== 'i32')) return this.alloc(dtype, length);
+    checkCount('empty', 'length', length);
+    const bytes = Buffer.allocUnsafeSlow(length * 4);
+    const view = dtype === 'f32' ? new Float32Array(bytes.buffer, bytes.byteOffset, length) : new Int32Array(bytes.buffer, bytes.byteOffset, length);
+    return new HostStorage(dtype, view);
+  }
+
   upload(data: ArrayLike<number>, dtype: DType): Storage {
     const s = this.alloc(dtype, data.length);
     const arr = (s as HostStorage).data;

@@ -226,6 +226,10 @@ export class RefBackend implements Backend {
 
   // ---- memory ----
 
+  empty(dtype: DType, length: number): Storage {
+    return this.alloc(dtype, length);
+  }
+
   alloc(dtype: DType, length: number): Storage {
     checkCount('alloc', 'length', length);
     return new HostStorage(dtype, hostArray(dtype, length));

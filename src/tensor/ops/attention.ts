@@ -44,15 +44,15 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
     q: q.storage, k: k.storage, v: v.storage, B, T, S, H, Hkv, Dk, Dv,
     scale: opts.scale, causal: opts.causal ?? true, keyRange: opts.keyRange?.storage ?? null, vInK,
   };
-  const out = backend.alloc(q.dtype, B * T * H * Dv);
-  const lse = backend.alloc(q.dtype, B * H * T);
+  const out = backend.empty(q.dtype, B * T * H * Dv);
+  const lse = backend.empty(q.dtype, B * H * T);
   backend.attention(args, out, lse);
   const inputs = vInK ? [q, k] : [q, k, v];
   return makeResult(out, [B, T, H, Dv], backend, 'attention', inputs, (g) => {
     if (vInK) throw new Error('attention: no gradient through the inference-only latent layout (valueWidth)');
-    const dq = backend.alloc(g.dtype, q.size);
-    const dk = backend.alloc(g.dtype, k.size);
-    const dv = backend.alloc(g.dtype, v.size);
+    const dq = backend.empty(g.dtype, q.size);
+    const dk = backend.empty(g.dtype, k.size);
+    const dv = backend.empty(g.dtype, v.size);
     backend.attentionGrad(args, out, lse, g.storage, dq, dk, dv);
     return [new Tensor(dq, q.shape, backend), new Tensor(dk, k.shape, backend), new Tensor(dv, v.shape, backend)];
   });

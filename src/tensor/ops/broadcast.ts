@@ -33,7 +33,7 @@ export function sumToShape(g: Tensor, shape: readonly number[]): Tensor {
   if (lead > 0) {
     const R = numel(curShape.slice(0, lead));
     const inner = numel(curShape.slice(lead));
-    const out = backend.alloc(g.dtype, inner);
+    const out = backend.empty(g.dtype, inner);
     backend.sumAxis(cur, out, 1, R, inner);
     cur = out;
     curShape = curShape.slice(lead);
@@ -42,7 +42,7 @@ export function sumToShape(g: Tensor, shape: readonly number[]): Tensor {
     if (shape[i] === 1 && curShape[i] !== 1) {
       const outer = numel(curShape.slice(0, i));
       const inner = numel(curShape.slice(i + 1));
-      const out = backend.alloc(g.dtype, outer * inner);
+      const out = backend.empty(g.dtype, outer * inner);
       backend.sumAxis(cur, out, outer, curShape[i], inner);
       cur = out;
       curShape[i] = 1;

@@ -6,7 +6,7 @@ import { broadcastShapes, broadcastStrides, sumToShape } from './broadcast.js';
 function binaryRaw(op: BinaryOp, a: Tensor, b: Tensor): { out: Tensor; shape: number[] } {
   const backend = assertSameBackend(op, a, b);
   const shape = broadcastShapes(a.shape, b.shape, op);
-  const storage = backend.alloc(a.dtype, numel(shape));
+  const storage = backend.empty(a.dtype, numel(shape));
   backend.binary(op, a.storage, broadcastStrides(a.shape, shape), b.storage, broadcastStrides(b.shape, shape), storage, shape);
   return { out: new Tensor(storage, shape, backend), shape };
 }
@@ -73,7 +73,7 @@ export function pow(a: Tensor, p: number): Tensor {
 
 /** out = alpha * x + beta. */
 export function affine(x: Tensor, alpha: number, beta: number): Tensor {
-  const storage = x.backend.alloc(x.dtype, x.size);
+  const storage = x.backend.empty(x.dtype, x.size);
   x.backend.affine(x.storage, alpha, beta, storage);
   return makeResult(storage, x.shape, x.backend, 'affine', [x], (g) => [alpha === 1 ? g : affine(g, alpha, 0)]);
 }
@@ -81,10 +81,10 @@ export function affine(x: Tensor, alpha: number, beta: number): Tensor {
 export function rsub(x: Tensor, c: number): Tensor { return affine(x, -1, c); }
 
 function unary(op: UnaryOp, x: Tensor): Tensor {
-  const storage = x.backend.alloc(x.dtype, x.size);
+  const storage = x.backend.empty(x.dtype, x.size);
   x.backend.unary(op, x.storage, storage);
   return makeResult(storage, x.shape, x.backend, op, [x], (g) => {
-    const dx = x.backend.alloc(x.dtype, x.size);
+    const dx = x.backend.empty(x.dtype, x.size);
     x.backend.unaryGrad(op, x.storage, g.storage, dx);
     return [new Tensor(dx, x.shape, x.backend)];
   });
@@ -107,7 +107,7 @@ export function compare(op: CompareOp, a: Tensor, b: Operand): Tensor {
   const bt = lift(b, a);
   const backend = assertSameBackend(op, a, bt);
   const shape = broadcastShapes(a.shape, bt.shape, op);
-  const storage = backend.alloc(a.dtype === 'i32' ? 'f32' : a.dtype, numel(shape));
+  const storage = backend.empty(a.dtype === 'i32' ? 'f32' : a.dtype, numel(shape));
   backend.compare(op, a.storage, broadcastStrides(a.shape, shape), bt.storage, broadcastStrides(bt.shape, shape), storage, shape);
   return new Tensor(storage, shape, backend);
 }
@@ -118,12 +118,12 @@ export function where(cond: Tensor, a: Tensor, b: Tensor): Tensor {
   if (!sameShape(cond.shape, a.shape) || !sameShape(a.shape, b.shape)) {
     throw new Error(`where: shapes must match, got [${cond.shape}], [${a.shape}], [${b.shape}]`);
   }
-  const storage = backend.alloc(a.dtype, a.size);
+  const storage = backend.empty(a.dtype, a.size);
   backend.where(cond.storage, a.storage, b.storage, storage);
   return makeResult(storage, a.shape, backend, 'where', [a, b], (g) => {
     const zero = new Tensor(backend.alloc(g.dtype, g.size), g.shape, backend);
-    const ga = backend.alloc(g.dtype, g.size);
-    const gb = backend.alloc(g.dtype, g.size);
+    const ga = backend.empty(g.dtype, g.size);
+    const gb = backend.empty(g.dtype, g.size);
     backend.where(cond.storage, g.storage, zero.storage, ga);
     backend.where(cond.storage, zero.storage, g.storage, gb);
     return [new Tensor(ga, a.shape, backend), new Tensor(gb, b.shape, backend)];

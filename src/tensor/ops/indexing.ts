@@ -12,7 +12,7 @@ export function gatherRows(src: Tensor, idx: Tensor): Tensor {
   const cols = src.shape[src.ndim - 1];
   const rows = src.size / cols;
   const n = idx.size;
-  const y = backend.alloc(src.dtype, n * cols);
+  const y = backend.empty(src.dtype, n * cols);
   backend.gatherRows(src.storage, idx.storage, y, n, cols);
   return makeResult(y, [...idx.shape, cols], backend, 'gatherRows', [src], (g) => {
     const dsrc = backend.alloc(g.dtype, rows * cols);
@@ -43,14 +43,14 @@ export function scatterAddRows(src: Tensor, idx: Tensor, weights: Tensor | null,
   return makeResult(y, [rows, cols], backend, 'scatterAddRows', [src, weights], (g) => {
     let dsrc: Tensor | null = null;
     if (src.requiresGrad) {
-      const s = backend.alloc(g.dtype, n * cols);
+      const s = backend.empty(g.dtype, n * cols);
       backend.gatherRows(g.storage, idx.storage, s, n, cols);
       if (weights) backend.binary('mul', s, [cols, 1], weights.storage, [1, 0], s, [n, cols]);
       dsrc = new Tensor(s, src.shape, backend);
     }
     let dw: Tensor | null = null;
     if (weights?.requiresGrad) {
-      const s = backend.alloc(g.dtype, n);
+      const s = backend.empty(g.dtype, n);
       backend.rowDot(g.storage, idx.storage, src.storage, s, n, cols);
       dw = new Tensor(s, weights.shape, backend);
     }
@@ -66,7 +66,7 @@ export function gatherLast(x: Tensor, idx: Tensor): Tensor {
   const k = idx.shape[idx.ndim - 1];
   const rows = x.size / cols;
   if (idx.size !== rows * k) throw new Error(`gatherLast: indices [${idx.shape}] do not match rows of [${x.shape}]`);
-  const y = backend.alloc(x.dtype, rows * k);
+  const y = backend.empty(x.dtype, rows * k);
   backend.gatherLast(x.storage, idx.storage, y, rows, cols, k);
   return makeResult(y, idx.shape, backend, 'gatherLast', [x], (g) => {
     const dx = backend.alloc(g.dtype, x.size);
@@ -81,8 +81,8 @@ export function topk(x: Tensor, k: number): { values: Tensor; indices: Tensor } 
   if (k < 1 || k > cols) throw new Error(`topk: k=${k} outside 1..${cols}`);
   const rows = x.size / cols;
   const shape = [...x.shape.slice(0, -1), k];
-  const vals = x.backend.alloc(x.dtype, rows * k);
-  const idx = x.backend.alloc('i32', rows * k);
+  const vals = x.backend.empty(x.dtype, rows * k);
+  const idx = x.backend.empty('i32', rows * k);
   x.backend.topk(x.storage, vals, idx, rows, cols, k);
   const indices = new Tensor(idx, shape, x.backend);
   if (!x.requiresGrad) return { values: new Tensor(vals, shape, x.backend), indices };

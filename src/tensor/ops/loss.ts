@@ -18,12 +18,12 @@ export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropy
   if (targets.dtype !== 'i32' || targets.size !== rows) {
     throw new Error(`crossEntropy: targets must be i32 with ${rows} entries for logits [${logits.shape}], got ${targets.dtype} [${targets.shape}]`);
   }
-  const losses = backend.alloc(logits.dtype, rows);
-  const lse = backend.alloc(logits.dtype, rows);
+  const losses = backend.empty(logits.dtype, rows);
+  const lse = backend.empty(logits.dtype, rows);
   backend.crossEntropy(logits.storage, targets.storage, losses, lse, rows, V, ignoreIndex);
 
   const perRowGrad = (dloss: Tensor): Tensor[] => {
-    const dlogits = backend.alloc(dloss.dtype, logits.size);
+    const dlogits = backend.empty(dloss.dtype, logits.size);
     backend.crossEntropyGrad(logits.storage, targets.storage, lse, dloss.storage, dlogits, rows, V, ignoreIndex);
     return [new Tensor(dlogits, logits.shape, backend)];
   };
@@ -34,13 +34,13 @@ export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropy
   const t = backend.read(targets.storage);
   let count = 0;
   for (let i = 0; i < rows; i++) if (t[i] !== ignoreIndex) count++;
-  const total = backend.alloc(logits.dtype, 1);
+  const total = backend.empty(logits.dtype, 1);
   backend.sumAxis(losses, total, 1, rows, 1);
   const denom = reduction === 'mean' ? Math.max(count, 1) : 1;
   if (denom !== 1) backend.affine(total, 1 / denom, 0, total);
   return makeResult(total, [], backend, 'crossEntropy', [logits], (g) => {
     // Every row's loss has weight g / denom.
-    const dloss = backend.alloc(g.dtype, rows);
+    const dloss = backend.empty(g.dtype, rows);
     backend.stridedCopy(g.storage, 0, [0], dloss, 0, [1], [rows]);
     backend.affine(dloss, 1 / denom, 0, dloss);
     return perRowGrad(new Tensor(dloss, [rows], backend));

@@ -6,7 +6,7 @@ import { sumToShape } from './broadcast.js';
 /** C (batch, m, n) = op(A) · op(B) with dense row-major operands. */
 function gemm(backend: Backend, a: Storage, transA: boolean, b: Storage, transB: boolean,
   m: number, n: number, k: number, batch = 1, bBatched = true, c?: Storage, beta = 0): Storage {
-  const out = c ?? backend.alloc(a.dtype, batch * m * n);
+  const out = c ?? backend.empty(a.dtype, batch * m * n);
   backend.gemm({
     transA, transB, m, n, k, alpha: 1, beta,
     a, aOffset: 0, lda: transA ? m : k, strideA: m * k,

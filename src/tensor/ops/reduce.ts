@@ -21,7 +21,7 @@ export function sum(x: Tensor, axis?: number | readonly number[], keepDim = fals
   for (const ax of axes) {
     const outer = numel(curShape.slice(0, ax));
     const inner = numel(curShape.slice(ax + 1));
-    const out = x.backend.alloc(x.dtype, outer * inner);
+    const out = x.backend.empty(x.dtype, outer * inner);
     x.backend.sumAxis(cur, out, outer, curShape[ax], inner);
     cur = out;
     curShape[ax] = 1;
@@ -38,7 +38,7 @@ export function mean(x: Tensor, axis?: number | readonly number[], keepDim = fal
 }
 
 function scaleBy(x: Tensor, c: number): Tensor {
-  const out = x.backend.alloc(x.dtype, x.size);
+  const out = x.backend.empty(x.dtype, x.size);
   x.backend.affine(x.storage, c, 0, out);
   return makeResult(out, x.shape, x.backend, 'scale', [x], (g) => [scaleBy(g, c)]);
 }
@@ -49,8 +49,8 @@ export function max(x: Tensor, axis = -1, keepDim = false): { values: Tensor; in
   const outer = numel(x.shape.slice(0, ax));
   const R = x.shape[ax];
   const inner = numel(x.shape.slice(ax + 1));
-  const vals = x.backend.alloc(x.dtype, outer * inner);
-  const idx = x.backend.alloc('i32', outer * inner);
+  const vals = x.backend.empty(x.dtype, outer * inner);
+  const idx = x.backend.empty('i32', outer * inner);
   x.backend.maxAxis(x.storage, vals, idx, outer, R, inner);
   const kept = keptShape(x.shape, [ax]);
   const shape = keepDim ? kept : x.shape.filter((_, i) => i !== ax);

@@ -17,10 +17,10 @@ export function rope(x: Tensor, cos: Tensor, sin: Tensor, positions: Tensor, int
     throw new Error(`rope: positions must be i32 with ${N} entries (one per row of [${x.shape}]), got ${positions.dtype} [${positions.shape}]`);
   }
   if (cos.shape[cos.ndim - 1] !== D / 2) throw new Error(`rope: cos table [${cos.shape}] does not match head dimension ${D}`);
-  const y = backend.alloc(x.dtype, x.size);
+  const y = backend.empty(x.dtype, x.size);
   backend.rope(x.storage, y, cos.storage, sin.storage, positions.storage, N, H, D, interleaved, false);
   return makeResult(y, x.shape, backend, 'rope', [x], (g) => {
-    const dx = backend.alloc(g.dtype, x.size);
+    const dx = backend.empty(g.dtype, x.size);
     backend.rope(g.storage, dx, cos.storage, sin.storage, positions.storage, N, H, D, interleaved, true);
     return [new Tensor(dx, x.shape, backend)];
   });

@@ -28,7 +28,7 @@ export function permute(x: Tensor, perm: readonly number[]): Tensor {
   }
   const inStrides = contiguousStrides(x.shape);
   const shape = perm.map((p) => x.shape[p]);
-  const out = x.backend.alloc(x.dtype, x.size);
+  const out = x.backend.empty(x.dtype, x.size);
   x.backend.stridedCopy(x.storage, 0, perm.map((p) => inStrides[p]), out, 0, contiguousStrides(shape), shape);
   const inverse = new Array<number>(perm.length);
   perm.forEach((p, i) => { inverse[p] = i; });
@@ -52,7 +52,7 @@ export function narrow(x: Tensor, axis: number, start: number, length: number): 
   const shape = [...x.shape];
   shape[ax] = length;
   const inStrides = contiguousStrides(x.shape);
-  const out = x.backend.alloc(x.dtype, numel(shape));
+  const out = x.backend.empty(x.dtype, numel(shape));
   x.backend.stridedCopy(x.storage, start * inStrides[ax], inStrides, out, 0, contiguousStrides(shape), shape);
   return makeResult(out, shape, x.backend, 'narrow', [x], (g) => {
     const dx = x.backend.alloc(g.dtype, x.size);
@@ -84,7 +84,7 @@ export function concat(xs: readonly Tensor[], axis = -1): Tensor {
   const shape = [...first.shape];
   shape[ax] = xs.reduce((s, t) => s + t.shape[ax], 0);
   const outStrides = contiguousStrides(shape);
-  const out = first.backend.alloc(first.dtype, numel(shape));
+  const out = first.backend.empty(first.dtype, numel(shape));
   let offset = 0;
   for (const t of xs) {
     first.backend.stridedCopy(t.storage, 0, contiguousStrides(t.shape), out, offset * outStrides[ax], outStrides, t.shape);
@@ -108,7 +108,7 @@ export function expand(x: Tensor, shape: readonly number[]): Tensor {
   }
   const inStrides = contiguousStrides(x.shape);
   const strides = shape.map((_, i) => (i < off || x.shape[i - off] === 1 ? 0 : inStrides[i - off]));
-  const out = x.backend.alloc(x.dtype, numel(shape));
+  const out = x.backend.empty(x.dtype, numel(shape));
   x.backend.stridedCopy(x.storage, 0, strides, out, 0, contiguousStrides(shape), shape);
   return makeResult(out, shape, x.backend, 'expand', [x], (g) => [sumToShape(g, x.shape)]);
 }
@@ -131,7 +131,7 @@ export function squeeze(x: Tensor, axis: number): Tensor {
 /** Converts dtype (f32 ↔ i32); not differentiable. */
 export function cast(x: Tensor, dtype: 'f32' | 'i32' | 'f64'): Tensor {
   if (x.dtype === dtype) return x;
-  const out = x.backend.alloc(dtype, x.size);
+  const out = x.backend.empty(dtype, x.size);
   x.backend.copy(x.storage, 0, out, 0, x.size);
   return new Tensor(out, x.shape, x.backend);
 }

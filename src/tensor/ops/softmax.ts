@@ -4,10 +4,10 @@ import { makeResult, Tensor } from '../tensor.js';
 function softmaxImpl(x: Tensor, log: boolean): Tensor {
   const cols = x.shape[x.ndim - 1];
   const rows = x.size / cols;
-  const y = x.backend.alloc(x.dtype, x.size);
+  const y = x.backend.empty(x.dtype, x.size);
   x.backend.softmax(x.storage, y, rows, cols, log);
   const out: Tensor = makeResult(y, x.shape, x.backend, log ? 'logSoftmax' : 'softmax', [x], (g) => {
-    const dx = x.backend.alloc(g.dtype, x.size);
+    const dx = x.backend.empty(g.dtype, x.size);
     x.backend.softmaxGrad(y, g.storage, dx, rows, cols, log);
     return [new Tensor(dx, x.shape, x.backend)];
   });
