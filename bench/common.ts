@@ -69,14 +69,16 @@ export function printTable(rows: (string | number)[][]): void {
  * Runs `script --child ...args --setting NAME` once per OpenBLAS setting (all: both), each in
  * its own process so the BLAS reads its environment afresh; returns each child's last JSON line.
  */
-export function runPerSetting<T>(script: string, args: string[], all: boolean): { setting: string; result: T }[] {
+export function runPerSetting<T>(script: string, args: string[], all: boolean, show: (result: T) => void): { setting: string; result: T }[] {
   const out: { setting: string; result: T }[] = [];
   for (const { name, env } of blasEnvironments(all)) {
     console.log(`\n== ${name}, ${threads()} threads`);
     const r = spawnSync(process.execPath, [script, '--child', ...args, '--setting', name],
       { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 << 20 });
     if (r.status !== 0) throw new Error(`benchmark child failed under "${name}" (exit ${r.status})`);
-    out.push({ setting: name, result: JSON.parse(r.stdout.trim().split('\n').at(-1)!) as T });
+    const result = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as T;
+    show(result);
+    out.push({ setting: name, result });
   }
   return out;
 }

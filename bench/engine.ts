@@ -155,7 +155,7 @@ export async function runEngineBench(opts: { quick: boolean }): Promise<void> {
     console.log('note: PyTorch (Debian python3-torch) not found: the peer comparison is skipped. Install it with: apt-get install -y python3-torch');
   }
   const results: Measurement[] = [];
-  for (const { result: m } of runPerSetting<Measurement>(fileURLToPath(import.meta.url), opts.quick ? ['--quick'] : [], !opts.quick)) {
+  runPerSetting<Measurement>(fileURLToPath(import.meta.url), opts.quick ? ['--quick'] : [], !opts.quick, (m) => {
     results.push(m);
     printTable([
       ['GEMM (x·Wᵀ)', 'engine GFLOP/s', 'BLAS GFLOP/s', 'of peak'],
@@ -172,7 +172,7 @@ export async function runEngineBench(opts: { quick: boolean }): Promise<void> {
     ]);
     if (m.pytorch_train_tokens_per_s) console.log(`ratio vs PyTorch: ${(m.train_tokens_per_s / m.pytorch_train_tokens_per_s).toFixed(2)}`);
     console.log(`resident memory: ${m.memory_mb_after_warmup} MB after warm-up, ${m.memory_mb_at_end} MB at the end`);
-  }
+  });
   // Headline: the setting where r1ts trains fastest, compared with PyTorch under that same setting.
   const best = results.reduce((a, b) => (b.train_tokens_per_s > a.train_tokens_per_s ? b : a));
   const peak = Math.max(...results.map((r) => r.sgemm_peak_gflops));

@@ -53,15 +53,14 @@ function measure(quick: boolean, setting: string): Measurement {
 export async function runModelBench(opts: { quick: boolean; allSettings: boolean }): Promise<void> {
   const torch = torchAvailable();
   if (!torch) console.log('note: PyTorch (Debian python3-torch) not found: the peer comparison is skipped. Install it with: apt-get install -y python3-torch');
-  const runs = runPerSetting<Measurement>(fileURLToPath(import.meta.url), opts.quick ? ['--quick'] : [], opts.allSettings);
-  for (const { result: m } of runs) {
+  const runs = runPerSetting<Measurement>(fileURLToPath(import.meta.url), opts.quick ? ['--quick'] : [], opts.allSettings, (m) => {
     printTable([
       ['forward+backward, DeepSeek-V3 small (MLA+MoE 16e top-4 +1 shared, MTP), 8×256', 'tokens/s', 'ms/step'],
       ['r1ts', m.tokens_per_s.toFixed(0), m.step_ms.toFixed(1)],
       ['PyTorch ' + (torch ?? '(absent)'), m.pytorch_tokens_per_s?.toFixed(0) ?? '-', m.pytorch_tokens_per_s ? ((BATCH * SEQ * 1000) / m.pytorch_tokens_per_s).toFixed(1) : '-'],
     ]);
     console.log(`tokens per expert, layer 1: ${m.expert_load.join(' ')}`);
-  }
+  });
   const best = runs.map((r) => r.result).reduce((a, b) => (b.tokens_per_s > a.tokens_per_s ? b : a));
   console.log('');
   console.log(JSON.stringify({

@@ -1,5 +1,6 @@
 // Every differentiable op against central finite differences, in float64.
 import { test } from 'node:test';
+import assert from 'node:assert/strict';
 import * as T from '../src/tensor/index.js';
 import { Rng, Tensor } from '../src/tensor/index.js';
 import { gradcheck, ids, param, ref } from './util/gradcheck.js';
@@ -56,6 +57,8 @@ test('shape ops', () => {
 test('matmul and linear', () => {
   gradcheck('linear', T.linear, [param([2, 3, 5], rng), param([4, 5], rng), param([4], rng)]);
   gradcheck('linear no bias', (x, w) => T.linear(x, w), [param([7, 5], rng), param([3, 5], rng)]);
+  // blocks of 2, 0 and 3 rows through three weights (the middle one unused)
+  gradcheck('groupedLinear', (x, a, b, c) => T.groupedLinear(x, [a, b, c], [2, 0, 3]), [param([5, 4], rng), param([3, 4], rng), param([3, 4], rng), param([3, 4], rng)]);
   gradcheck('matmul 2d', (a, b) => T.matmul(a, b), [param([3, 4], rng), param([4, 5], rng)]);
   gradcheck('matmul shared right', (a, b) => T.matmul(a, b), [param([2, 3, 4], rng), param([4, 2], rng)]);
   gradcheck('matmul batched', (a, b) => T.matmul(a, b), [param([2, 3, 4], rng), param([2, 4, 5], rng)]);
@@ -105,6 +108,13 @@ test('cross-entropy with ignore index', () => {
   gradcheck('crossEntropy mean', (x) => T.crossEntropy(x, targets), [logits]);
   gradcheck('crossEntropy sum', (x) => T.crossEntropy(x, targets, { reduction: 'sum' }), [logits]);
   gradcheck('crossEntropy none', (x) => T.crossEntropy(x, targets, { reduction: 'none' }), [logits]);
+  // the fused head: chunks of 2 rows over 6, one ignored row; equals crossEntropy(linear(x, W))
+  const flat = ids([1, -100, 5, 0, 2, 3], [6]);
+  const x = param([6, 4], rng), w = param([7, 4], rng);
+  gradcheck('linearCrossEntropy', (a, b) => T.mul(T.linearCrossEntropy(a, b, flat, { chunkRows: 2 }), 1.7), [x, w]);
+  const fused = T.noGrad(() => T.linearCrossEntropy(x, w, flat, { chunkRows: 4 }).item());
+  const plain = T.noGrad(() => T.crossEntropy(T.linear(x, w), flat).item());
+  assert.ok(Math.abs(fused - plain) < 1e-12, `${fused} vs ${plain}`);
 });
 
 test('a composed graph reuses a tensor on several paths', () => {

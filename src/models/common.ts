@@ -1,6 +1,6 @@
 // What every causal language model here shares: the forward contract, positions, the loss.
 import type { Backend } from '../backend/backend.js';
-import { crossEntropy, narrow, reshape, Tensor, tensor } from '../tensor/index.js';
+import { crossEntropy, linearCrossEntropy, narrow, reshape, Tensor, tensor } from '../tensor/index.js';
 import type { ModelConfig } from './config.js';
 import type { Module } from '../nn/module.js';
 import type { KVCache } from '../generate/kv-cache.js';
@@ -23,7 +23,12 @@ export interface ForwardOutput {
 
 export interface CausalLM extends Module {
   readonly config: ModelConfig;
+  /** ids i32 (B, T) → logits (B, T, V) and the final hidden state. */
   forward(ids: Tensor, opts?: ForwardOptions): ForwardOutput;
+  /** The final normed hidden states (B, T, C): the model without its output head. */
+  hiddenStates(ids: Tensor, opts?: ForwardOptions): Tensor;
+  /** The output head's weight (V, C) (the embedding when tied). */
+  readonly outputWeight: Tensor;
 }
 
 const positionCache = new WeakMap<Backend, Map<string, Tensor>>();
@@ -41,6 +46,17 @@ export function defaultPositions(B: number, T: number, backend: Backend, offset 
     perBackend.set(key, t);
   }
   return t;
+}
+
+/**
+ * The training form of nextTokenLoss: from hidden states and the head weight, never holding
+ * all (B·T, V) logits at once (see linearCrossEntropy).
+ */
+export function nextTokenLossFromHidden(hidden: Tensor, head: Tensor, labels: Tensor, shift = 1): Tensor {
+  const [B, T, C] = hidden.shape;
+  const x = reshape(narrow(hidden, 1, 0, T - shift), [B * (T - shift), C]);
+  const target = reshape(narrow(labels, 1, shift, T - shift), [B * (T - shift)]);
+  return linearCrossEntropy(x, head, target);
 }
 
 /**

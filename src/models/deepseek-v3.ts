@@ -8,13 +8,13 @@
 //   E routed experts, K experts per token, G expert groups, V vocab.
 import type { Backend } from '../backend/backend.js';
 import {
-  add, attention, concat, div, expand, gatherLast, gatherRows, linear, matmul, mean, mul, narrow, permute,
-  randn, reshape, rope, Rng, scatterAddRows, sigmoid, split, sum, Tensor, tensor, zeros,
+  add, attention, concat, div, expand, gatherLast, gatherRows, groupedLinear, linear, matmul, mean, mul, narrow, permute,
+  randn, reshape, rope, Rng, scatterAddRows, sigmoid, split, sum, swiglu, Tensor, tensor, zeros,
 } from '../tensor/index.js';
 import { Embedding, InitOptions, Linear, RMSNorm, SwiGLUMLP } from '../nn/layers.js';
 import { Module, ModuleList } from '../nn/module.js';
 import { RotaryTables, yarnMscale } from '../nn/rotary.js';
-import { CausalLM, defaultPositions, ForwardOptions, ForwardOutput, nextTokenLoss } from './common.js';
+import { CausalLM, defaultPositions, ForwardOptions, ForwardOutput, nextTokenLossFromHidden } from './common.js';
 import type { DeepseekV3Config } from './config.js';
 import type { KVCache } from '../generate/kv-cache.js';
 
@@ -216,19 +216,17 @@ export class DeepseekMoE extends Module {
     if (this.cfg.norm_topk_prob) weights = div(weights, add(sum(weights, -1, true), 1e-20));
     weights = mul(weights, this.cfg.routed_scaling_factor);
 
-    // Dispatch: sort the N·K (token, expert) slots by expert, one GEMM block per expert.
+    // Dispatch: sort the N·K (token, expert) slots by expert; each expert's SwiGLU runs as
+    // one GEMM per projection over its contiguous block of rows.
     const slotsByExpert = countingSortSlots(indices.toArray() as Int32Array, E);
     const upload = (a: Int32Array): Tensor => tensor(a, [a.length], { backend: x.backend, dtype: 'i32' });
     const tokenOfSlot = upload(slotsByExpert.map((slot) => Math.floor(slot / K)));
     const xs = gatherRows(xf, tokenOfSlot); // (N·K, C), grouped by expert
-    const outs: Tensor[] = [];
-    let start = 0;
-    for (let e = 0; e < E; e++) {
-      if (load[e] === 0) continue;
-      outs.push(this.experts.at(e).forward(narrow(xs, 0, start, load[e])));
-      start += load[e];
-    }
-    const ys = concat(outs, 0); // (N·K, C)
+    const experts = this.experts.items;
+    const h = swiglu(
+      groupedLinear(xs, experts.map((m) => m.gate_proj.weight), load),
+      groupedLinear(xs, experts.map((m) => m.up_proj.weight), load)); // (N·K, I)
+    const ys = groupedLinear(h, experts.map((m) => m.down_proj.weight), load); // (N·K, C)
     const wSorted = reshape(gatherRows(reshape(weights, [N * K, 1]), upload(slotsByExpert)), [N * K]);
     let y = scatterAddRows(ys, tokenOfSlot, wSorted, N); // (N, C) Σ_i g_i FFN_i(h)
     if (this.shared_experts) y = add(y, this.shared_experts.forward(xf));
@@ -400,8 +398,15 @@ export class DeepseekV3ForCausalLM extends Module implements CausalLM {
     this.nameTensors();
   }
 
-  /** ids i32 (B, T) → logits (B, T, V) and the last hidden state. */
+  /** ids i32 (B, T) → logits (B, T, V) and the final hidden state. */
   forward(ids: Tensor, opts: ForwardOptions = {}): ForwardOutput {
+    const hidden = this.hiddenStates(ids, opts);
+    return { logits: this.lm_head.forward(hidden), hidden };
+  }
+
+  get outputWeight(): Tensor { return this.lm_head.weight; }
+
+  hiddenStates(ids: Tensor, opts: ForwardOptions = {}): Tensor {
     const [B, T] = ids.shape;
     const { cache } = opts;
     const positions = opts.positions ?? defaultPositions(B, T, ids.backend, cache?.length ?? 0);
@@ -410,8 +415,7 @@ export class DeepseekV3ForCausalLM extends Module implements CausalLM {
     for (const layer of this.blocks) h = layer.forward(h, positions, this.rotary, cache);
     cache?.commit();
     if (opts.lastOnly) h = narrow(h, 1, T - 1, 1);
-    const normed = this.model.norm.forward(h);
-    return { logits: this.lm_head.forward(normed), hidden: normed };
+    return this.model.norm.forward(h);
   }
 
   /** MoE layers, for load statistics and bias updates. */
@@ -426,8 +430,8 @@ export class DeepseekV3ForCausalLM extends Module implements CausalLM {
   trainingLoss(ids: Tensor, opts: { labels?: Tensor; mtpWeight?: number } = {}): TrainingLoss {
     const labels = opts.labels ?? ids;
     const [B, T] = ids.shape;
-    const { logits, hidden } = this.forward(ids);
-    const main = nextTokenLoss(logits, labels);
+    const hidden = this.hiddenStates(ids);
+    const main = nextTokenLossFromHidden(hidden, this.lm_head.weight, labels);
     let loss = main;
     let mtpValue: number | null = null;
     const lambda = opts.mtpWeight ?? 0.3;
@@ -441,8 +445,7 @@ export class DeepseekV3ForCausalLM extends Module implements CausalLM {
         const embNext = this.model.embed_tokens.forward(narrow(ids, 1, k, len)); // Emb(t_{i+k})
         const pos = defaultPositions(B, len, ids.backend);
         h = layer.forwardMtp(hPrev, embNext, pos, this.rotary);
-        const logitsK = this.lm_head.forward(layer.shared_head.norm.forward(h));
-        const lk = nextTokenLoss(logitsK, narrow(labels, 1, k, len)); // predicts t_{i+k+1}
+        const lk = nextTokenLossFromHidden(layer.shared_head.norm.forward(h), this.lm_head.weight, narrow(labels, 1, k, len)); // predicts t_{i+k+1}
         total = total ? add(total, lk) : lk;
       });
       const mtpLoss = mul(total!, 1 / this.mtp.length);

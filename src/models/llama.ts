@@ -86,8 +86,14 @@ export class DenseForCausalLM extends Module implements CausalLM {
     this.nameTensors();
   }
 
-  /** ids i32 (B, T) → logits (B, T, V). */
   forward(ids: Tensor, opts: ForwardOptions = {}): ForwardOutput {
+    const hidden = this.hiddenStates(ids, opts);
+    return { logits: linear(hidden, this.outputWeight), hidden };
+  }
+
+  get outputWeight(): Tensor { return this.lm_head ? this.lm_head.weight : this.model.embed_tokens.weight; }
+
+  hiddenStates(ids: Tensor, opts: ForwardOptions = {}): Tensor {
     const [B, T] = ids.shape;
     const { cache } = opts;
     const positions = opts.positions ?? defaultPositions(B, T, ids.backend, cache?.length ?? 0);
@@ -96,8 +102,6 @@ export class DenseForCausalLM extends Module implements CausalLM {
     for (const layer of this.model.layers.items) h = layer.forward(h, positions, this.rotary, cache);
     cache?.commit();
     if (opts.lastOnly) h = narrow(h, 1, T - 1, 1);
-    const normed = this.model.norm.forward(h);
-    const head = this.lm_head ? this.lm_head.weight : this.model.embed_tokens.weight;
-    return { logits: linear(normed, head), hidden: normed };
+    return this.model.norm.forward(h);
   }
 }

@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { backward, mul, Tensor } from '../tensor/index.js';
 import type { CausalLM } from '../models/common.js';
-import { nextTokenLoss } from '../models/common.js';
+import { nextTokenLossFromHidden } from '../models/common.js';
 import { DeepseekV3ForCausalLM } from '../models/deepseek-v3.js';
 import { AdamW, clipScale } from './optim.js';
 import { warmupCosine } from './schedule.js';
@@ -78,7 +78,7 @@ export interface TrainRun {
 export function batchLoss(model: CausalLM, ids: Tensor, labels: Tensor, cfg: Pick<TrainLoopConfig, 'mtpWeight'>):
   { loss: Tensor; main: number; mtp: number | null; balance: number | null } {
   if (model instanceof DeepseekV3ForCausalLM) return model.trainingLoss(ids, { labels, mtpWeight: cfg.mtpWeight });
-  const loss = nextTokenLoss(model.forward(ids).logits, labels);
+  const loss = nextTokenLossFromHidden(model.hiddenStates(ids), model.outputWeight, labels);
   return { loss, main: loss.item(), mtp: null, balance: null };
 }
 

@@ -48,8 +48,8 @@ export function gradcheck(name: string, f: (...xs: Tensor[]) => Tensor, inputs: 
       data[i] = orig;
       numeric[i] = (plus - minus) / (2 * eps);
     }
-    assert.ok(x.grad, `${name}: input ${k} got no gradient`);
-    const analytic = x.grad.toArray();
+    // No gradient means zero: the input did not influence the output (e.g. an unused expert).
+    const analytic = x.grad ? x.grad.toArray() : new Float64Array(x.size);
     let diff = 0, norm = 0;
     for (let i = 0; i < x.size; i++) { diff += (analytic[i] - numeric[i]) ** 2; norm += numeric[i] ** 2; }
     const rel = Math.sqrt(diff) / Math.max(Math.sqrt(norm), 1e-12);

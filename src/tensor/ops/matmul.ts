@@ -76,3 +76,56 @@ export function matmul(a: Tensor, b: Tensor, opts: { transB?: boolean } = {}): T
     return [da, db];
   });
 }
+
+/**
+ * Row blocks through different weights, one GEMM per block (the MoE expert layer):
+ * rows [start_e, start_e + counts[e]) of x (M, in) are multiplied by weights[e]ᵀ (out, in),
+ * giving y (M, out). Blocks are contiguous and in order; a count of 0 skips its weight.
+ */
+export function groupedLinear(x: Tensor, weights: readonly Tensor[], counts: ArrayLike<number>): Tensor {
+  const backend = assertSameBackend('groupedLinear', x, ...weights);
+  const [M, inF] = x.shape;
+  const outF = weights[0].shape[0];
+  let total = 0;
+  for (let e = 0; e < weights.length; e++) {
+    const w = weights[e];
+    if (w.ndim !== 2 || w.shape[0] !== outF || w.shape[1] !== inF) {
+      throw new Error(`groupedLinear: weight ${e}${w.name ? ` (${w.name})` : ''} has shape [${w.shape}], expected [${outF}, ${inF}]`);
+    }
+    total += counts[e];
+  }
+  if (x.ndim !== 2 || total !== M) throw new Error(`groupedLinear: block sizes sum to ${total}, input is [${x.shape}]`);
+  const blocks: { e: number; start: number; n: number }[] = [];
+  for (let e = 0, start = 0; e < weights.length; start += counts[e], e++) if (counts[e] > 0) blocks.push({ e, start, n: counts[e] });
+
+  const gemmAt = (a: Storage, aOff: number, transA: boolean, b: Storage, transB: boolean, c: Storage, cOff: number,
+    m: number, n: number, k: number, beta = 0): void => backend.gemm({
+    transA, transB, m, n, k, alpha: 1, beta,
+    a, aOffset: aOff, lda: transA ? m : k, strideA: 0,
+    b, bOffset: 0, ldb: transB ? k : n, strideB: 0,
+    c, cOffset: cOff, ldc: n, strideC: 0, batch: 1,
+  });
+  const y = backend.empty(x.dtype, M * outF);
+  for (const { e, start, n } of blocks) gemmAt(x.storage, start * inF, false, weights[e].storage, true, y, start * outF, n, outF, inF);
+
+  return makeResult(y, [M, outF], backend, 'groupedLinear', [x, ...weights], (g) => {
+    const dx = x.requiresGrad ? backend.empty(g.dtype, M * inF) : null;
+    const dws: (Tensor | null)[] = weights.map(() => null);
+    for (const { e, start, n } of blocks) {
+      // dX_e = G_e · W_e ;  dW_e = G_eᵀ · X_e
+      if (dx) gemmAt(g.storage, start * outF, false, weights[e].storage, false, dx, start * inF, n, inF, outF);
+      if (weights[e].requiresGrad) {
+        const dw = backend.empty(g.dtype, outF * inF);
+        backend.gemm({
+          transA: true, transB: false, m: outF, n: inF, k: n, alpha: 1, beta: 0,
+          a: g.storage, aOffset: start * outF, lda: outF, strideA: 0,
+          b: x.storage, bOffset: start * inF, ldb: inF, strideB: 0,
+          c: dw, cOffset: 0, ldc: inF, strideC: 0, batch: 1,
+        });
+        dws[e] = new Tensor(dw, weights[e].shape, backend);
+      }
+    }
+    // The blocks cover all M rows (counts sum to M), so dx is fully written.
+    return [dx ? new Tensor(dx, x.shape, backend) : null, ...dws];
+  });
+}
