@@ -181,7 +181,10 @@ export class DeepseekMoE extends Module {
     const indices = new Int32Array(N * K);
     const load = new Int32Array(E);
     const biased = new Float64Array(E);
+    const masked = new Float64Array(E);
     const groupScore = new Float64Array(G);
+    const keptGroups = new Int32Array(topkGroup);
+    const chosen = new Int32Array(K);
     for (let n = 0; n < N; n++) {
       for (let e = 0; e < E; e++) biased[e] = s[n * E + e] + bias[e];
       for (let g = 0; g < G; g++) {
@@ -192,11 +195,11 @@ export class DeepseekMoE extends Module {
         }
         groupScore[g] = perGroup >= 2 ? best + second : best;
       }
-      const keptGroups = topIndices(groupScore, topkGroup);
+      topIndices(groupScore, keptGroups);
       // Experts of dropped groups score 0 (not −∞): the reference masks with 0.0.
-      const masked = new Float64Array(E);
+      masked.fill(0);
       for (const g of keptGroups) for (let j = 0; j < perGroup; j++) masked[g * perGroup + j] = biased[g * perGroup + j];
-      const chosen = topIndices(masked, K);
+      topIndices(masked, chosen);
       for (let j = 0; j < K; j++) { indices[n * K + j] = chosen[j]; load[chosen[j]]++; }
     }
     return { indices: tensor(indices, [N, K], { backend: scores.backend, dtype: 'i32' }), load };
@@ -264,11 +267,20 @@ export class DeepseekMoE extends Module {
   }
 }
 
-/** Indices of the k largest values, descending; ties keep the lower index (as torch.topk does on CPU). */
-function topIndices(v: ArrayLike<number>, k: number): number[] {
-  const order = Array.from({ length: v.length }, (_, i) => i);
-  order.sort((a, b) => (v[b] - v[a]) || (a - b));
-  return order.slice(0, k);
+/**
+ * Indices of the out.length largest values of v into out, descending; ties keep the lower
+ * index (as torch.topk does on CPU). Insertion into a short list: k is small.
+ */
+function topIndices(v: ArrayLike<number>, out: Int32Array): void {
+  const k = out.length;
+  let filled = 0;
+  for (let i = 0; i < v.length; i++) {
+    const x = v[i];
+    if (filled === k && !(x > v[out[k - 1]])) continue;
+    let j = filled < k ? filled++ : k - 1;
+    while (j > 0 && x > v[out[j - 1]]) { out[j] = out[j - 1]; j--; }
+    out[j] = i;
+  }
 }
 
 /** Slot ids n·K + j grouped by expert (stable), given the chosen experts (N, K). */
