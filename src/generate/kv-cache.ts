@@ -43,6 +43,20 @@ export class KVCache {
     this.pending = 0;
   }
 
+  /**
+   * Rolls the cache back to its first `length` tokens (speculative decoding drops the keys of
+   * rejected draft tokens). Nothing is cleared: later writes overwrite positions ≥ length, and
+   * no forward pass reads past its own end.
+   */
+  truncate(length: number): void {
+    if (this.pending) throw new Error('KVCache.truncate: a forward pass is in progress');
+    if (!Number.isInteger(length) || length < 0 || length > this.length) {
+      throw new Error(`KVCache.truncate(${length}): the cache holds ${this.length} tokens`);
+    }
+    this.length = length;
+    this.range = this.makeRange(length);
+  }
+
   /** The buffer (B, capacity, heads, width) of one layer's entry, created on first use. */
   buffer(key: string, heads: number, width: number): Tensor {
     let t = this.buffers.get(key);

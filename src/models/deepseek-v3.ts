@@ -472,4 +472,29 @@ export class DeepseekV3ForCausalLM extends Module implements CausalLM {
     }
     return { loss, main: main.item(), mtp: mtpValue, balance: balanceValue };
   }
+
+  // ---- MTP drafting for speculative decoding (used by src/generate/speculative.ts) ----------
+  /**
+   * Runs MTP module `k` (0-based; depth k+1) over T' new positions of its own KV cache, as in
+   * training but incrementally: position i combines the previous depth's hidden state h_i^k
+   * (`hPrev` (B, T', C); depth 0 is the main model's final normed hidden state) with the
+   * embedding of the token t_{i+k+1} (`nextIds` i32 (B, T')). Each module needs its own cache
+   * (its sequence runs ahead of or behind the main model's); positions default to the cache's
+   * length onward. Returns the module's output h^{k+1} (B, T', C), the input of depth k+2, and
+   * the logits (B, V) of its last position, which predict t_{last+k+2}.
+   */
+  mtpDraftStep(k: number, hPrev: Tensor, nextIds: Tensor, cache: KVCache, positions?: Tensor): { hidden: Tensor; logits: Tensor } {
+    const layer = this.mtp[k];
+    if (!layer) throw new Error(`mtpDraftStep: the model has ${this.mtp.length} MTP modules, asked for module ${k}`);
+    const [B, T] = nextIds.shape;
+    const pos = positions ?? defaultPositions(B, T, nextIds.backend, cache.length);
+    const emb = this.model.embed_tokens.forward(nextIds);
+    const x = layer.eh_proj.forward(concat([layer.enorm.forward(emb), layer.hnorm.forward(hPrev)], -1)); // as forwardMtp
+    cache.begin(T);
+    const hidden = layer.forward(x, pos, this.rotary, cache);
+    cache.commit();
+    const last = layer.shared_head.norm.forward(narrow(hidden, 1, T - 1, 1)); // (B, 1, C)
+    return { hidden, logits: reshape(this.lm_head.forward(last), [B, -1]) };
+  }
+  // ---- end of MTP drafting -------------------------------------------------------------------
 }
