@@ -49,6 +49,59 @@ for (const mode of ['pretrain', 'sft'] as const) {
 }
 
 program
+  .command('zero')
+  .description('R1-Zero in miniature: pretrain a small DeepSeek-V3, GRPO with accuracy + format rewards, evaluate before and after')
+  .option('-c, --config <file>', 'JSON or YAML overrides of the recipe (see src/recipes/r1-zero.ts)')
+  .option('--set <key=value...>', 'override fields, e.g. --set grpo.steps=100 --set pretrain.steps=500', [])
+  .option('--run-dir <dir>', 'run folder (default runs/zero-<time>)')
+  .option('--quiet', 'no progress bars')
+  .action(async (opts: { config?: string; set: string[]; runDir?: string; quiet?: boolean }) => {
+    const { readConfigFile, applyOverrides } = await import('../train/config.js');
+    const { runZero, ZeroConfigSchema } = await import('../recipes/r1-zero.js');
+    const raw = (opts.config ? readConfigFile(opts.config) : {}) as Record<string, unknown>;
+    const merged = applyOverrides(raw, [...opts.set, ...(opts.runDir ? [`run_dir=${JSON.stringify(opts.runDir)}`] : [])]);
+    const parsed = ZeroConfigSchema.safeParse(merged);
+    if (!parsed.success) throw new Error(`invalid zero config:\n${parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`).join('\n')}`);
+    await runZero(parsed.data, { quiet: opts.quiet, log: (s) => console.log(s) });
+  });
+
+program
+  .command('grpo')
+  .description('GRPO on a checkpoint (DeepSeek-V3, Qwen2 or Llama, HF layout with tokenizer.json) with rule-based rewards')
+  .requiredOption('--model <dir>', 'checkpoint folder')
+  .requiredOption('--data <source>', 'builtin:arithmetic:train, builtin:countdown:train, or a .jsonl/.parquet file with question/prompt and answer')
+  .option('--reward <list>', 'rewards: accuracy, format, language[:en|zh], overlong[:max:cache], code; name:weight', 'accuracy,format')
+  .option('--steps <n>', 'GRPO steps', (v) => Number(v), 100)
+  .option('--prompts-per-step <n>', 'distinct prompts per step', (v) => Number(v), 8)
+  .option('--lr <x>', 'learning rate', (v) => Number(v), 1e-5)
+  .option('--prompt-style <s>', 'r1-zero (the R1-Zero template) or compact', 'r1-zero')
+  .option('--seed <n>', 'seed', (v) => Number(v), 0)
+  .option('--set <key=value...>', 'GRPO settings, TRL names: num_generations, temperature, top_p, max_completion_length, loss_type, epsilon, epsilon_high, beta, scale_rewards, num_iterations, ref_model_sync_steps, dynamic_sampling, mask_truncated_completions', [])
+  .option('--run-dir <dir>', 'run folder')
+  .option('--quiet', 'no progress bar')
+  .action(async (o: { model: string; data: string; reward: string; steps: number; promptsPerStep: number; lr: number; promptStyle: 'r1-zero' | 'compact'; seed: number; set: string[]; runDir?: string; quiet?: boolean }) => {
+    const { grpoCommand } = await import('./commands/grpo.js');
+    await grpoCommand(o);
+  });
+
+program
+  .command('eval')
+  .description('pass@1 from K samples, cons@K majority voting and pass@k on a dataset')
+  .requiredOption('--model <dir>', 'checkpoint folder (with tokenizer.json)')
+  .requiredOption('--data <source>', 'builtin:arithmetic:test (or countdown, linear) or a .jsonl/.parquet file')
+  .option('--samples <k>', 'samples per problem', (v) => Number(v), 8)
+  .option('--limit <n>', 'first n problems only', (v) => Number(v))
+  .option('--max-new-tokens <n>', 'completion length limit', (v) => Number(v), 256)
+  .option('--temperature <t>', 'sampling temperature', (v) => Number(v), 0.6)
+  .option('--top-p <p>', 'nucleus sampling', (v) => Number(v), 0.95)
+  .option('--out <file>', 'JSON report path')
+  .option('--seed <n>', 'seed', (v) => Number(v), 0)
+  .action(async (o: { model: string; data: string; samples: number; limit?: number; maxNewTokens: number; temperature: number; topP: number; out?: string; seed: number }) => {
+    const { evalCommand } = await import('../eval/command.js');
+    await evalCommand(o);
+  });
+
+program
   .command('bench')
   .description('run the engine benchmark in its quick mode (see npm run bench:engine for the full one)')
   .option('--full', 'the full benchmark')

@@ -155,7 +155,7 @@ export function normalizeAnswer(answer: string): string {
   s = replaceCommand(s, FRAC_COMMANDS, 2, ({ args, before }) => {
     const frac = `((${normalizeAnswer(args[0])})/(${normalizeAnswer(args[1])}))`;
     // An integer alone before the fraction makes a mixed number: 3\frac{1}{2} = 3 + 1/2.
-    const m = /^(\s*[-+]?\s*)(\d+)\s*$/.exec(before);
+    const m = /^(\s*(?:[A-Za-z][A-Za-z0-9]*\s*=\s*)?[-+]?\s*)(\d+)\s*$/.exec(before);
     return m ? { replaceBefore: before.length - m[1].length, text: `(${m[2]}+${frac})` } : frac;
   });
   s = replaceCommand(s, ['sqrt'], 1, ({ args, optional }) => (optional !== null ? `root(${optional},${args[0]})` : `sqrt(${normalizeAnswer(args[0])})`));
@@ -183,13 +183,17 @@ interface CommandMatch {
   whole: boolean;
 }
 type Replacement = string | { text: string; replaceBefore: number };
+const commandRegexes = new Map<string, RegExp>();
 
 /**
  * Rewrite every `\name{arg}…` (name in `names`, exactly nArgs arguments, each a braced group or
  * a single character) with fn's result. A command whose arguments cannot be read is left as is.
  */
 function replaceCommand(s: string, names: string[], nArgs: number, fn: (m: CommandMatch) => Replacement): string {
-  const re = new RegExp(`\\\\(${names.join('|')})(?![A-Za-z])`, 'g');
+  if (!s.includes('\\')) return s;
+  const key = names.join('|');
+  let re = commandRegexes.get(key);
+  if (!re) { re = new RegExp(`\\\\(${key})(?![A-Za-z])`, 'g'); commandRegexes.set(key, re); }
   let out = '';
   let from = 0;
   for (;;) {

@@ -80,7 +80,8 @@ export interface ProblemResult {
 }
 
 export interface EvalMetrics {
-  problems: number;
+  /** Number of problems. */
+  numProblems: number;
   /** K: samples per problem. */
   samples: number;
   /** Mean over problems of c/K. */
@@ -95,6 +96,8 @@ export interface EvalMetrics {
   answerRate: number;
   /** Share of samples cut off by maxNewTokens. */
   truncatedRate: number;
+  /** Mean response length in tokens (= length.mean). */
+  meanLength: number;
   /** Response length in tokens. */
   length: LengthStats;
   /** Share of samples with a reflection word. */
@@ -104,9 +107,9 @@ export interface EvalMetrics {
   bySuite?: Record<string, { problems: number; pass1: number; consK: number }>;
 }
 
-export interface EvalReport {
+/** The headline metrics at the top level, then the settings, timing and per-problem details. */
+export interface EvalReport extends EvalMetrics {
   config: Record<string, unknown>;
-  metrics: EvalMetrics;
   timing?: { seconds: number; generatedTokens: number; tokensPerSecond: number };
   problems: ProblemResult[];
 }
@@ -197,8 +200,9 @@ export function summarize(problems: readonly ProblemResult[], opts: GradeOptions
   const tokens = samples.reduce((s, x) => s + x.tokens, 0);
   const reflections = samples.reduce((s, x) => s + x.reflections, 0);
   const share = (f: (s: SampleResult) => boolean) => (samples.length ? samples.filter(f).length / samples.length : 0);
+  const length = lengthStats(samples.map((s) => s.tokens));
   const metrics: EvalMetrics = {
-    problems: problems.length,
+    numProblems: problems.length,
     samples: K,
     pass1: mean(problems.map((p) => p.passAt1)),
     consK: mean(problems.map((p) => (p.cons.correct ? 1 : 0))),
@@ -206,7 +210,8 @@ export function summarize(problems: readonly ProblemResult[], opts: GradeOptions
     formatRate: share((s) => s.formatOk),
     answerRate: share((s) => s.extracted !== null),
     truncatedRate: share((s) => s.finishReason === 'length'),
-    length: lengthStats(samples.map((s) => s.tokens)),
+    meanLength: length.mean,
+    length,
     reflectionRate: share((s) => s.reflections > 0),
     reflectionPer1kTokens: tokens ? (1000 * reflections) / tokens : 0,
   };
@@ -233,7 +238,7 @@ export function gradeCompletions(
   if (completions.length !== data.length) throw new Error(`gradeCompletions: ${data.length} records but ${completions.length} completion lists`);
   const count = opts.countTokens ?? ((t: string) => t.length);
   const problems = data.map((r, i) => gradeProblem(r, completions[i].map((c) => (typeof c === 'string' ? { text: c, tokens: count(c) } : c)), opts, i));
-  return { config: { samples: problems[0]?.samples.length ?? 0, ...opts.config }, metrics: summarize(problems, opts), problems };
+  return { ...summarize(problems, opts), config: { samples: problems[0]?.samples.length ?? 0, ...opts.config }, problems };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -335,11 +340,11 @@ export function evaluateModel(opts: EvaluateOptions): EvalReport {
   const seconds = (performance.now() - t0) / 1000;
   const problems = data.map((r, i) => gradeProblem(r, results[i], opts, i));
   return {
+    ...summarize(problems, opts),
     config: {
       samples: K, temperature, topP, topK, maxNewTokens, batchSize, seed, promptStyle, stopStrings,
       model: model.config.model_type, ...opts.config,
     },
-    metrics: summarize(problems, opts),
     timing: { seconds, generatedTokens, tokensPerSecond: generatedTokens / Math.max(seconds, 1e-9) },
     problems,
   };
@@ -360,7 +365,7 @@ function cutAfterStop(text: string, stops: readonly string[]): string {
 
 /** A plain-text table of the headline metrics, for the terminal. */
 export function formatEvalTable(report: EvalReport, title = 'eval'): string {
-  const m = report.metrics;
+  const m = report;
   const c = report.config;
   const f = (x: number) => x.toFixed(3);
   const settings = [
@@ -384,7 +389,7 @@ export function formatEvalTable(report: EvalReport, title = 'eval'): string {
   }
   if (report.timing) rows.push(['time', `${report.timing.seconds.toFixed(1)} s (${report.timing.tokensPerSecond.toFixed(0)} tokens/s)`]);
   const width = Math.max(...rows.map(([k]) => k.length));
-  const head = `${title}: ${m.problems} problems × ${m.samples} samples${settings ? ` (${settings})` : ''}`;
+  const head = `${title}: ${m.numProblems} problems × ${m.samples} samples${settings ? ` (${settings})` : ''}`;
   return [head, ...rows.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`)].join('\n');
 }
 

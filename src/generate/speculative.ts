@@ -290,30 +290,42 @@ export interface MtpAcceptance {
 
 /**
  * MTP acceptance rate and measured speed-up over plain greedy decoding, one prompt at a time
- * (after a short warm-up of both). For reports such as bench/generate.ts's mtp_acceptance.
+ * (after a short warm-up of both). Each prompt is timed `repeats` times (default 3) each way,
+ * alternating, and the fastest run counts, which keeps other load on the machine out of the
+ * ratio. For reports such as bench/generate.ts's mtp_acceptance.
  */
 export function mtpAcceptance(model: DeepseekV3ForCausalLM, prompts: number[][], maxNewTokens: number,
-  opts: { draftTokens?: number } = {}): MtpAcceptance {
+  opts: { draftTokens?: number; repeats?: number } = {}): MtpAcceptance {
   if (prompts.length === 0) throw new Error('mtpAcceptance: no prompts');
+  const repeats = Math.max(1, opts.repeats ?? 3);
   const warm = Math.min(4, maxNewTokens);
   generate(model, [prompts[0]], { maxNewTokens: warm });
   generateSpeculative(model, prompts[0], { maxNewTokens: warm, draftTokens: opts.draftTokens });
+  const timed = <R>(fn: () => R): [R, number] => {
+    const t = performance.now();
+    const r = fn();
+    return [r, (performance.now() - t) / 1000];
+  };
   let plainS = 0, specS = 0, plainTokens = 0, specTokens = 0, drafted = 0, accepted = 0, passes = 0, rateSum = 0;
   let identical = true;
   for (const p of prompts) {
-    let t = performance.now();
-    const plain = generate(model, [p], { maxNewTokens })[0];
-    plainS += (performance.now() - t) / 1000;
-    t = performance.now();
-    const spec = generateSpeculative(model, p, { maxNewTokens, draftTokens: opts.draftTokens });
-    specS += (performance.now() - t) / 1000;
-    plainTokens += plain.tokens.length;
-    specTokens += spec.tokens.length;
-    drafted += spec.stats.drafted;
-    accepted += spec.stats.accepted;
-    passes += spec.stats.mainForwardPasses;
-    rateSum += spec.stats.acceptance;
-    identical &&= plain.tokens.length === spec.tokens.length && plain.tokens.every((x, i) => x === spec.tokens[i]);
+    let bestPlain = Infinity, bestSpec = Infinity;
+    for (let r = 0; r < repeats; r++) {
+      const [plain, tp] = timed(() => generate(model, [p], { maxNewTokens })[0]);
+      const [spec, ts] = timed(() => generateSpeculative(model, p, { maxNewTokens, draftTokens: opts.draftTokens }));
+      bestPlain = Math.min(bestPlain, tp);
+      bestSpec = Math.min(bestSpec, ts);
+      if (r > 0) continue; // greedy: every repeat produces the same tokens
+      plainTokens += plain.tokens.length;
+      specTokens += spec.tokens.length;
+      drafted += spec.stats.drafted;
+      accepted += spec.stats.accepted;
+      passes += spec.stats.mainForwardPasses;
+      rateSum += spec.stats.acceptance;
+      identical &&= plain.tokens.length === spec.tokens.length && plain.tokens.every((x, i) => x === spec.tokens[i]);
+    }
+    plainS += bestPlain;
+    specS += bestSpec;
   }
   return {
     acceptance: drafted > 0 ? accepted / drafted : 0,

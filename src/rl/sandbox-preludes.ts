@@ -75,7 +75,13 @@ def _r1ts_run():
         'sys.remote_exec', 'webbrowser.open',
     })
     DENIED_PREFIXES = ('socket.', 'ctypes.', 'syslog.', 'winreg.', '_winapi.', 'msvcrt.')
-    DENIED_IMPORTS = frozenset({'_posixsubprocess', '_ctypes', '_xxsubinterpreters'})
+    DENIED_IMPORTS = frozenset({'_ctypes', '_xxsubinterpreters'})
+    # subprocess (imported by asyncio, among others) must stay importable; its process-spawning
+    # primitive is replaced instead, and a fresh copy of the module may not be loaded.
+    import _posixsubprocess as psp
+    def no_fork_exec(*args, **kwargs):
+        deny('subprocess')
+    psp.fork_exec = no_fork_exec
     AF_UNIX = 1
 
     def deny(event, detail=''):
@@ -103,7 +109,8 @@ def _r1ts_run():
         elif event in DENIED or event.startswith(DENIED_PREFIXES):
             deny(event)
         elif event == 'import':
-            if args[0] in DENIED_IMPORTS:
+            if args[0] in DENIED_IMPORTS or (
+                    args[0] == '_posixsubprocess' and sys.modules.get('_posixsubprocess') is not psp):
                 deny('import ' + args[0])
         elif event == 'object.__setattr__':
             if len(args) > 1 and args[1] in ('__code__', '__closure__', '__globals__'):

@@ -336,7 +336,7 @@ async function runOnce(opts: SandboxOptions, caps: SandboxCapabilities): Promise
   const durationMs = Date.now() - started;
   child.stdout!.destroy();
   child.stderr!.destroy();
-  try { fs.rmSync(dir, { recursive: true, force: true }); } catch { /* best effort */ }
+  removeRunFolder(dir);
 
   let out = stdout();
   const err = stderr();
@@ -360,6 +360,19 @@ async function runOnce(opts: SandboxOptions, caps: SandboxCapabilities): Promise
     completed,
     durationMs,
   };
+}
+
+/** Remove a run folder, even if the program took the permissions off parts of it. */
+function removeRunFolder(dir: string): void {
+  try {
+    fs.rmSync(dir, { recursive: true, force: true });
+  } catch {
+    const unlock = (d: string) => {
+      try { fs.chmodSync(d, 0o700); } catch { /* not ours */ }
+      for (const e of fs.readdirSync(d, { withFileTypes: true })) if (e.isDirectory()) unlock(path.join(d, e.name));
+    };
+    try { unlock(dir); fs.rmSync(dir, { recursive: true, force: true }); } catch { /* best effort */ }
+  }
 }
 
 // ---------------------------------------------------------------------------------------

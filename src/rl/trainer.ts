@@ -14,6 +14,8 @@ import { DeepseekV3ForCausalLM } from '../models/deepseek-v3.js';
 import { generate } from '../generate/generate.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import type { Task } from '../data/tasks.js';
+import { RewardInput, RewardSpec, scoreAll } from './rewards.js';
+import { hasReflection } from '../eval/metrics.js';
 import { AdamW, clipScale } from '../train/optim.js';
 import { warmupCosine } from '../train/schedule.js';
 import { saveCheckpoint } from '../train/checkpoint.js';
@@ -26,22 +28,6 @@ export interface PromptRecord {
   answer?: string;
   task?: Task;
   meta?: Record<string, unknown>;
-}
-
-/** What a reward function sees. */
-export interface RewardInput {
-  prompt: string;
-  completion: string;
-  answer?: string;
-  task?: Task;
-  meta?: Record<string, unknown>;
-}
-
-/** A reward: a function of one completion, weighted into the total. */
-export interface RewardSpec {
-  name: string;
-  fn: (c: RewardInput) => number | Promise<number>;
-  weight: number;
 }
 
 export interface GrpoRun {
@@ -78,16 +64,6 @@ export interface GrpoStepMetrics {
   [key: string]: number;
 }
 
-/** Reflection markers counted in completions (the "aha moment" vocabulary). */
-export const REFLECTION_PATTERN = /\b(wait|let me check|let me verify|verify|re-?check|double-check|hmm)\b/i;
-
-/** Scores completions; returns per-completion totals and each reward's values. */
-export async function scoreCompletions(rewards: RewardSpec[], inputs: RewardInput[]): Promise<{ total: number[]; parts: Record<string, number[]> }> {
-  const parts: Record<string, number[]> = {};
-  for (const r of rewards) parts[r.name] = await Promise.all(inputs.map((c) => r.fn(c)));
-  const total = inputs.map((_, i) => rewards.reduce((s, r) => s + r.weight * parts[r.name][i], 0));
-  return { total, parts };
-}
 
 interface Rollouts {
   records: PromptRecord[];
@@ -124,7 +100,9 @@ export async function rollout(model: CausalLM, tok: Tokenizer, records: PromptRe
     return { prompt: r.prompt, completion: texts[i], answer: r.answer, task: r.task, meta: { ...r.meta, completionTokens: o.tokens.length, truncated: o.finishReason === 'length' } };
   });
   const t1 = performance.now();
-  const { total, parts } = await scoreCompletions(rewards, inputs);
+  const results = await scoreAll(rewards, inputs);
+  const total = results.map((r) => r.total);
+  const parts = Object.fromEntries(rewards.map((r) => [r.name, results.map((x) => x.parts[r.name])]));
   return {
     records: records.flatMap((r) => Array.from({ length: G }, () => r)),
     prompts: rows, completions: out.map((o) => o.tokens), texts,
@@ -254,7 +232,7 @@ export async function trainGrpo(run: GrpoRun): Promise<GrpoStepMetrics[]> {
       step: step + 1,
       reward: mean(allTotal), reward_std: std(allTotal),
       completion_length: mean(allCompletions.map((t) => t.length)),
-      reflection_rate: mean(allTexts.map((t) => (REFLECTION_PATTERN.test(t) ? 1 : 0))),
+      reflection_rate: mean(allTexts.map((t) => (hasReflection(t) ? 1 : 0))),
       zero_variance_groups: zeroVarShare,
       truncation_rate: mean(ro.truncated.map(Number)),
       lr, gen_s: ro.genSeconds, reward_s: ro.rewardSeconds,
