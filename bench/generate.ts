@@ -33,10 +33,18 @@ import { isEntryPoint, median, printTable, REPO, runTorchPeer, torchAvailable } 
 const THREADS = 2;
 const PROMPT = 32;
 const BATCHES = [1, 32] as const;
+/** Seconds of timed runs one measurement may take before it is cut to fewer runs. */
+const BUDGET_S = 45;
+
+interface Measured { tps: number; tokens: number[]; runs: number }
 
 interface EngineResult {
+  engine: string;
+  threads: number;
   /** decode tokens/s per batch size */
   tps: Record<number, number | null>;
+  /** timed runs per batch size */
+  runs: Record<number, number>;
   /** generated tokens of row 0 at batch 1 */
   tokens: number[] | null;
   note?: string;
@@ -45,9 +53,7 @@ interface EngineResult {
 interface ModelResult {
   name: string;
   params: number;
-  ours: EngineResult;
-  llamacpp: EngineResult;
-  pytorch: EngineResult;
+  engines: EngineResult[];
 }
 
 const QWEN2_SMALL = {
@@ -61,13 +67,21 @@ function randomPrompts(B: number, seed: number, vocab: number): number[][] {
   return Array.from({ length: B }, () => Array.from({ length: PROMPT }, () => 2 + Math.floor(rng.uniform() * (vocab - 2))));
 }
 
+/** Runs to time: `runs`, or fewer when one run would take long (a loaded machine), so the bench stays short. */
+function runsFor(runs: number, estimateS: number, budgetS: number): number {
+  return Math.max(1, Math.min(runs, Math.floor(budgetS / Math.max(estimateS, 1e-9))));
+}
+
 /** r1ts: median over runs of generate(NEW) − generate(1). */
-function measureOurs(model: CausalLM, prompts: number[][], NEW: number, runs: number): { tps: number; tokens: number[] } {
+function measureOurs(model: CausalLM, prompts: number[][], NEW: number, runs: number, threads: number): Measured {
+  setThreads(threads);
+  let t = performance.now();
   generate(model, prompts, { maxNewTokens: 8 }); // warm-up
+  const n = runsFor(runs, ((performance.now() - t) / 1000) * (NEW / 8), BUDGET_S);
   const diffs: number[] = [];
   let tokens: number[] = [];
-  for (let r = 0; r < runs; r++) {
-    let t = performance.now();
+  for (let r = 0; r < n; r++) {
+    t = performance.now();
     generate(model, prompts, { maxNewTokens: 1 });
     const t1 = performance.now() - t;
     t = performance.now();
@@ -76,7 +90,7 @@ function measureOurs(model: CausalLM, prompts: number[][], NEW: number, runs: nu
     diffs.push((tN - t1) / 1000);
     tokens = out[0]!.tokens;
   }
-  return { tps: (prompts.length * (NEW - 1)) / median(diffs), tokens };
+  return { tps: (prompts.length * (NEW - 1)) / median(diffs), tokens, runs: n };
 }
 
 type LlamaCpp = Awaited<ReturnType<typeof import('node-llama-cpp')['getLlama']>>;
@@ -84,19 +98,19 @@ type LlamaCpp = Awaited<ReturnType<typeof import('node-llama-cpp')['getLlama']>>
 async function loadLlamaCpp(): Promise<LlamaCpp | string> {
   try {
     const { getLlama, LlamaLogLevel } = await import('node-llama-cpp');
-    return await getLlama({ gpu: false, build: 'never', usePrebuiltBinaries: true, skipDownload: true, progressLogs: false, logLevel: LlamaLogLevel.error, maxThreads: THREADS });
+    return await getLlama({ gpu: false, build: 'never', usePrebuiltBinaries: true, skipDownload: true, progressLogs: false, logLevel: LlamaLogLevel.error, maxThreads: 0 });
   } catch (e) {
     return `node-llama-cpp unavailable: ${(e as Error).message.split('\n')[0]}`;
   }
 }
 
 /** llama.cpp: B sequences of one context evaluated together; time from the last row's first token to the last row's last. */
-async function measureLlamaCpp(llama: LlamaCpp, file: string, prompts: number[][], NEW: number, runs: number): Promise<{ tps: number; tokens: number[] }> {
+async function measureLlamaCpp(llama: LlamaCpp, file: string, prompts: number[][], NEW: number, runs: number, threads: number): Promise<Measured> {
   const B = prompts.length;
   const model = await llama.loadModel({ modelPath: file, gpuLayers: 0 });
   try {
     const ctx = await model.createContext({
-      contextSize: PROMPT + NEW, sequences: B, threads: THREADS, batchSize: Math.max(512, B * PROMPT),
+      contextSize: PROMPT + NEW, sequences: B, threads, batchSize: Math.max(512, B * PROMPT),
       experimentalKvCacheKeyType: 'F32', experimentalKvCacheValueType: 'F32',
     });
     try {
@@ -113,15 +127,16 @@ async function measureLlamaCpp(llama: LlamaCpp, file: string, prompts: number[][
         }));
         return { s: (Math.max(...last) - Math.max(...first)) / 1000, tokens: tokens[0]! };
       };
-      await once(8);
+      const warm = await once(8);
+      const n = runsFor(runs, (warm.s / 7) * (NEW - 1), BUDGET_S);
       const times: number[] = [];
       let tokens: number[] = [];
-      for (let r = 0; r < runs; r++) {
+      for (let r = 0; r < n; r++) {
         const o = await once(NEW);
         times.push(o.s);
         tokens = o.tokens;
       }
-      return { tps: (B * (NEW - 1)) / median(times), tokens };
+      return { tps: (B * (NEW - 1)) / median(times), tokens, runs: n };
     } finally {
       await ctx.dispose();
     }

@@ -36,6 +36,7 @@ import sys, os, builtins
 def _r1ts_run():
     nonce = os.environ.pop('R1TS_NONCE', '').encode()
     main_name = os.environ.pop('R1TS_MAIN', 'main.py')
+    guarded = os.environ.pop('R1TS_GUARD', '1') == '1'   # '0' only in the sandbox's own tests
     realpath, fspath, fsdecode, sep = os.path.realpath, os.fspath, os.fsdecode, os.sep
     write_roots = (realpath(os.getcwd()),)
     read_roots = write_roots + tuple(sorted({realpath(p) for p in sys.path if p})) + (
@@ -81,7 +82,6 @@ def _r1ts_run():
     import _posixsubprocess as psp
     def no_fork_exec(*args, **kwargs):
         deny('subprocess')
-    psp.fork_exec = no_fork_exec
     AF_UNIX = 1
 
     def deny(event, detail=''):
@@ -96,8 +96,14 @@ def _r1ts_run():
                 deny('writing' if writing else 'reading', path)
         elif event in WRITE_EVENTS:
             for i in WRITE_EVENTS[event]:
-                if i < len(args) and not (event == 'sqlite3.connect' and args[i] == ':memory:') \
-                        and not inside(args[i], write_roots):
+                if i >= len(args):
+                    continue
+                if event == 'sqlite3.connect' and isinstance(args[i], str):
+                    if args[i] == ':memory:':
+                        continue
+                    if args[i].startswith('file:'):    # URI filenames are not plain paths
+                        deny(event, args[i])
+                if not inside(args[i], write_roots):
                     deny(event, args[i])
         elif event in READ_EVENTS:
             if args and not inside(args[0], read_roots):
@@ -116,7 +122,9 @@ def _r1ts_run():
             if len(args) > 1 and args[1] in ('__code__', '__closure__', '__globals__'):
                 deny('setting ' + args[1])
 
-    sys.addaudithook(hook)
+    if guarded:
+        psp.fork_exec = no_fork_exec
+        sys.addaudithook(hook)
     # Without the site module these conveniences are missing; candidate programs use them.
     builtins.exit = builtins.quit = sys.exit
 
@@ -145,6 +153,7 @@ const nonce = process.env.R1TS_NONCE || '';
 const mainName = process.env.R1TS_MAIN || 'main.cjs';
 delete process.env.R1TS_NONCE;
 delete process.env.R1TS_MAIN;
+delete process.env.R1TS_GUARD;
 // The candidate's module body (and its top-level await, for ES modules) has finished when the
 // import settles; a rejection is left unhandled, so Node prints it and exits with code 1.
 import(pathToFileURL(join(__dirname, mainName)).href).then(() => { writeSync(1, '\n' + nonce + '\n'); });

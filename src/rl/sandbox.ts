@@ -11,51 +11,71 @@
 // Each layer is used when it works on this machine (probed once per language, see
 // launchPlan); sandboxCapabilities() says which ones are in force. All limits are in LIMITS.
 //
-// What each limit enforces, and how (the one place where they are documented):
+// What each limit enforces, and how (the one place where they are documented; the numbers are
+// the defaults in LIMITS):
 //
 // | limit            | enforced by                                                             |
 // | ---------------- | ----------------------------------------------------------------------- |
-// | wall-clock time  | a timer in this process; on expiry SIGKILL to the whole process group   |
-// |                  | (spawned detached, so the group is the sandbox's) — and, with the PID   |
-// |                  | namespace, the death of its init kills every process in it, including   |
-// |                  | ones that left the group with setsid(). Backstop: RLIMIT_CPU.           |
-// | memory           | RLIMIT_AS (address space) = memoryMb for Python; for JS V8's heap cap   |
-// |                  | --max-old-space-size=memoryMb plus RLIMIT_AS = memoryMb + 1 GiB (V8     |
-// |                  | reserves about 1 GiB of address space up front). An allocation over the |
-// |                  | limit fails (MemoryError / heap OOM) → killedFor 'memory'.              |
-// | processes        | RLIMIT_NPROC, counted per user id: it binds only because the run has    |
-// |                  | its own random uid (root ignores it). Python's hook also refuses fork / |
-// |                  | exec / subprocess; Node's permission model refuses child_process and    |
-// |                  | worker threads.                                                         |
-// | network          | a new, empty network namespace (not even loopback is up): connect()    |
-// |                  | fails, 127.0.0.1 included. Python's hook also refuses sockets (except   |
-// |                  | AF_UNIX socketpairs). Without unshare: only the proxy variables are     |
-// |                  | dropped from the environment — the network is then reachable.           |
-// | file writes      | Python: audit hook refuses opening for writing (and rename, remove,     |
-// |                  | mkdir, chmod, link, …) outside the run folder. JS: permission model,    |
-// |                  | --allow-fs-write=<run folder>. OS layer: the throwaway uid owns only   |
-// |                  | the run folder, so root's files and other runs' folders are out of      |
-// |                  | reach; RLIMIT_FSIZE caps each file written.                             |
-// | file reads       | Python: hook refuses reading outside the run folder and the standard   |
-// |                  | library (/etc/passwd, /proc/self/environ, …). JS: --allow-fs-read=<run  |
-// |                  | folder>. OS layer: the uid cannot read root-only files (/root, shadow).  |
-// |                  | Graded data never enters the sandbox: expected outputs stay here.        |
-// | output           | stdout and stderr are each kept up to maxOutputBytes; a run that goes   |
-// |                  | past that is killed → killedFor 'output'.                               |
-// | open files       | RLIMIT_NOFILE; core dumps off (RLIMIT_CORE = 0).                        |
-// | environment      | a minimal one: PATH, HOME/TMPDIR = run folder, LANG=C.UTF-8 — no proxy  |
-// |                  | variables, no secrets of this process; Python runs with -I (ignores     |
-// |                  | PYTHON* variables and user site) and -S (no site-packages).             |
+// | wall-clock time  | a timer in this process (timeoutMs, 5 s); on expiry SIGKILL to the      |
+// | (killedFor       | whole process group (the run is spawned detached, so the group is its   |
+// |  'time')         | own); with the PID namespace, the death of its PID 1 also kills every   |
+// |                  | process in it, even ones that left the group with setsid().             |
+// |                  | Backstop: RLIMIT_CPU = ceil(timeout) + 1 s of CPU per process.          |
+// | memory           | Python: RLIMIT_AS (address space) = memoryMb (256 MiB), interpreter     |
+// | (killedFor       | included. JS: V8's heap cap --max-old-space-size = memoryMb, plus       |
+// |  'memory')       | RLIMIT_AS = memoryMb + 1 GiB (V8 reserves ~1 GiB of address space at    |
+// |                  | start-up) for Buffers and other off-heap memory. An allocation past the |
+// |                  | limit fails (MemoryError / "heap out of memory"), recognised on stderr. |
+// | processes        | RLIMIT_NPROC = 64 tasks (processes + threads) of the run's user id: it  |
+// |                  | binds only because each run gets its own random uid (root is exempt).   |
+// |                  | Python's hook refuses fork, exec, spawn, subprocess (its fork_exec      |
+// |                  | primitive is replaced); Node's permission model refuses child_process   |
+// |                  | and worker threads.                                                     |
+// | network          | a new, empty network namespace (not even loopback is up): every        |
+// |                  | connect fails, 127.0.0.1 included. Python's hook also refuses sockets   |
+// |                  | (AF_UNIX socketpairs, e.g. asyncio's self-pipe, are allowed; connect /  |
+// |                  | bind / sendto are not). Node 20's permission model does not cover the   |
+// |                  | network. Without unshare: only the proxy variables are gone from the    |
+// |                  | environment — the network is reachable.                                 |
+// | file writes      | Python: the audit hook refuses opening for writing (mode or O_* flags), |
+// |                  | rename, remove, mkdir, chmod, link, symlink, … outside the run folder   |
+// |                  | (paths resolved through symlinks). JS: permission model, --allow-fs-    |
+// |                  | write=<run folder>. OS: the throwaway uid owns only the run folder (mode |
+// |                  | 0700), so root's files and other runs' folders are out of reach;        |
+// |                  | RLIMIT_FSIZE caps each file at 16 MiB.                                  |
+// | file reads       | Python: the hook refuses reading / listing outside the run folder and   |
+// |                  | the standard library (/etc/passwd, /proc/self/environ, …). JS:         |
+// |                  | --allow-fs-read=<run folder> (also refuses the inspector, native addons, |
+// |                  | process.binding). OS: the uid cannot read root-only files. Expected      |
+// |                  | outputs never enter the sandbox: stdout is compared out here.            |
+// | output           | stdout and stderr are each kept up to maxOutputBytes (64 KiB); a run    |
+// | (killedFor       | that writes more is killed.                                             |
+// |  'output')       |                                                                         |
+// | open files, core | RLIMIT_NOFILE = 128; RLIMIT_CORE = 0.                                   |
+// | environment      | a minimal one: PATH, HOME = TMPDIR = run folder, LANG=C.UTF-8 — no      |
+// |                  | proxy variables, nothing of this process's; Python runs with -I (no     |
+// |                  | PYTHON* variables, no user site, script folder not on sys.path) and -S  |
+// |                  | (no site-packages: the standard library only).                          |
+// | concurrency      | at most maxConcurrent runs at once (the number of CPUs, at least 2);    |
+// |                  | further runs queue (their time limit starts when they start).           |
 //
-// Not enforceable here (documented for users): the hook and the permission model run inside
-// the untrusted interpreter, so they are defence in depth, not a boundary; the OS layer needs
-// root (unshare, setpriv) — without root only rlimits, the process group kill and the
-// interpreter guards remain, and RLIMIT_NPROC is then left unset (it would count all of this
-// user's processes). With the guards bypassed, the throwaway uid can still create files in
-// world-writable folders (/tmp, /var/tmp) and read world-readable files; total disk use in the
-// run folder is bounded only by RLIMIT_FSIZE per file times the time limit (no per-run disk
-// quota without a mount namespace / tmpfs). Inside the PID namespace the program is PID 1, so
-// signals it sends to itself with default actions are ignored.
+// What is not enforced, and why:
+// - The audit hook and the permission model run inside the untrusted interpreter: they are
+//   defence in depth, not a boundary (a determined program can reach interpreter internals —
+//   e.g. re-create a builtin module, race a symlink between check and open). The OS layer is
+//   the boundary.
+// - The OS layer needs root (unshare, setpriv). Without root only the rlimits, the
+//   process-group kill and the interpreter guards remain: no network isolation (proxy
+//   variables dropped, nothing more), same uid as this process, and RLIMIT_NPROC left unset
+//   (it would count every process of this user). sandboxCapabilities() says which case holds.
+// - With the guards bypassed, the throwaway uid can still create files in world-writable
+//   folders (/tmp, /var/tmp, /run/lock) and read world-readable files (/etc/passwd); a mount
+//   namespace with private tmpfs mounts would close this, at the cost of more moving parts.
+// - Disk use inside the run folder is bounded only by RLIMIT_FSIZE per file times what can be
+//   written within the time limit (no per-run quota); the folder is deleted after the run.
+// - Inside the PID namespace the program is PID 1: signals it sends itself with a default
+//   action are ignored, and its killed children may stay zombies for a moment until the
+//   machine's init reaps them.
 //
 // Tests (runTests) come in two kinds:
 // - { stdin?, expectedStdout }: the program reads stdin and prints; stdout is compared here,
@@ -279,11 +299,7 @@ async function runOnce(opts: SandboxOptions, caps: SandboxCapabilities): Promise
   // The run folder: private to the run's uid (0700), holding the prelude and the program.
   const dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'r1ts-sbx-')));
   const mainName = mainFileName(opts.language, opts.code);
-  const prelude = opts.language === 'python' ? PYTHON_PRELUDE : JS_PRELUDE;
-  const unguardedPrelude = opts.language === 'python'
-    ? prelude.replace('    sys.addaudithook(hook)\n', '')
-    : prelude;
-  fs.writeFileSync(path.join(dir, PRELUDE_FILE[opts.language]), opts.unguarded ? unguardedPrelude : prelude);
+  fs.writeFileSync(path.join(dir, PRELUDE_FILE[opts.language]), opts.language === 'python' ? PYTHON_PRELUDE : JS_PRELUDE);
   fs.writeFileSync(path.join(dir, mainName), opts.code);
   if (caps.dropUser) {
     for (const f of fs.readdirSync(dir)) fs.chownSync(path.join(dir, f), uid, uid);
@@ -295,7 +311,7 @@ async function runOnce(opts: SandboxOptions, caps: SandboxCapabilities): Promise
     interpreterArgv(opts.language, dir, memoryMb, opts.unguarded ?? false));
   const env: Record<string, string> = {
     PATH: SAFE_PATH, HOME: dir, TMPDIR: dir, LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8',
-    UV_THREADPOOL_SIZE: '2', R1TS_NONCE: nonce, R1TS_MAIN: mainName,
+    UV_THREADPOOL_SIZE: '2', R1TS_NONCE: nonce, R1TS_MAIN: mainName, R1TS_GUARD: opts.unguarded ? '0' : '1',
   };
 
   const started = Date.now();
