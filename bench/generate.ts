@@ -152,6 +152,10 @@ function agree(a: number[] | null, b: number[] | null): string {
   return n === a.length && n === b.length ? `all ${n}` : `first ${n}`;
 }
 
+function engineRow(engine: string, threads: number): EngineResult {
+  return { engine, threads, tps: {}, runs: {}, tokens: null };
+}
+
 async function benchModel(name: string, json: Record<string, unknown>, work: string, tokDir: string, llama: LlamaCpp | string,
   torch: string | null, NEW: number, runs: number): Promise<{ result: ModelResult; model: CausalLM }> {
   const config = parseConfig({ ...json, initializer_range: 0.1 });
@@ -162,50 +166,75 @@ async function benchModel(name: string, json: Record<string, unknown>, work: str
   exportGguf(dir, gguf, { dtype: 'f32', tokenizerDir: tokDir });
   const params = model.parameters().reduce((s, p) => s + p.size, 0);
   const prompts = Object.fromEntries(BATCHES.map((B) => [B, randomPrompts(B, 100 + B, config.vocab_size)]));
-  const res: ModelResult = {
-    name, params,
-    ours: { tps: {}, tokens: null }, llamacpp: { tps: {}, tokens: null }, pytorch: { tps: {}, tokens: null },
-  };
-  for (const B of BATCHES) {
-    process.stderr.write(`${name}: r1ts batch ${B}…\n`);
-    const o = measureOurs(model, prompts[B]!, NEW, runs);
-    res.ours.tps[B] = o.tps;
-    if (B === 1) res.ours.tokens = o.tokens;
+  const engines: EngineResult[] = [];
+  const progress = (what: string) => process.stderr.write(`${name}: ${what}…\n`);
+
+  // r1ts at 2 threads (the comparison) and at 1 (how much a shared machine's load costs the threading).
+  for (const threads of [THREADS, 1]) {
+    const e = engineRow('r1ts', threads);
+    for (const B of BATCHES) {
+      progress(`r1ts, ${threads} thread(s), batch ${B}`);
+      const o = measureOurs(model, prompts[B]!, NEW, runs, threads);
+      e.tps[B] = o.tps; e.runs[B] = o.runs;
+      if (B === 1) e.tokens = o.tokens;
+    }
+    engines.push(e);
   }
+  setThreads(THREADS);
+
+  const pt = engineRow(`PyTorch ${torch ?? ''}`.trim(), THREADS);
   for (const B of BATCHES) {
-    if (!torch) { res.pytorch.tps[B] = null; res.pytorch.note = 'PyTorch (Debian python3-torch) not found'; continue; }
-    process.stderr.write(`${name}: PyTorch batch ${B}…\n`);
+    if (!torch) { pt.tps[B] = null; pt.note = 'PyTorch (Debian python3-torch) not found: apt-get install -y python3-torch'; continue; }
+    progress(`PyTorch, batch ${B}`);
     const pf = path.join(work, `${name}-prompts-${B}.json`);
     fs.writeFileSync(pf, JSON.stringify(prompts[B]));
     try {
       const r = runTorchPeer('decode.py', ['--model', dir, '--prompts', pf, '--new', String(NEW), '--threads', String(THREADS), '--runs', String(runs)]);
-      res.pytorch.tps[B] = Number(r['decode_tokens_per_s']);
-      if (B === 1) res.pytorch.tokens = r['tokens_row0'] as number[];
+      pt.tps[B] = Number(r['decode_tokens_per_s']); pt.runs[B] = runs;
+      if (B === 1) pt.tokens = r['tokens_row0'] as number[];
     } catch (e) {
-      res.pytorch.tps[B] = null;
-      res.pytorch.note = (e as Error).message.split('\n')[0];
+      pt.tps[B] = null;
+      pt.note = (e as Error).message.split('\n')[0];
     }
   }
-  for (const B of BATCHES) {
-    if (typeof llama === 'string') { res.llamacpp.tps[B] = null; res.llamacpp.note = llama; continue; }
-    process.stderr.write(`${name}: llama.cpp batch ${B}…\n`);
-    try {
-      const o = await measureLlamaCpp(llama, gguf, prompts[B]!, NEW, runs);
-      res.llamacpp.tps[B] = o.tps;
-      if (B === 1) res.llamacpp.tokens = o.tokens;
-    } catch (e) {
-      res.llamacpp.tps[B] = null;
-      res.llamacpp.note = `llama.cpp refused the export: ${(e as Error).message.split('\n')[0]}`;
+  engines.push(pt);
+
+  for (const threads of [THREADS, 1]) {
+    const e = engineRow('llama.cpp (node-llama-cpp 3.21.1)', threads);
+    for (const B of BATCHES) {
+      if (typeof llama === 'string') { e.tps[B] = null; e.note = llama; continue; }
+      progress(`llama.cpp, ${threads} thread(s), batch ${B}`);
+      try {
+        const o = await measureLlamaCpp(llama, gguf, prompts[B]!, NEW, runs, threads);
+        e.tps[B] = o.tps; e.runs[B] = o.runs;
+        if (B === 1) e.tokens = o.tokens;
+      } catch (err) {
+        e.tps[B] = null;
+        e.note = `llama.cpp refused the export: ${(err as Error).message.split('\n')[0]}`;
+      }
     }
+    engines.push(e);
   }
-  return { result: res, model };
+  return { result: { name, params, engines }, model };
+}
+
+/** The engine row of a kind at a thread count. */
+function pick(r: ModelResult, engine: string, threads: number): EngineResult | undefined {
+  return r.engines.find((e) => e.engine.startsWith(engine) && e.threads === threads);
+}
+
+/** llama.cpp's faster configuration at batch B (its 2-thread run suffers most from a loaded machine). */
+function bestLlamaCpp(r: ModelResult, B: number): { tps: number | null; threads: number | null } {
+  let best: { tps: number | null; threads: number | null } = { tps: null, threads: null };
+  for (const e of r.engines) if (e.engine.startsWith('llama.cpp') && (e.tps[B] ?? 0) > (best.tps ?? 0)) best = { tps: e.tps[B]!, threads: e.threads };
+  return best;
 }
 
 export async function runGenerateBench(opts: { quick: boolean }): Promise<void> {
   const NEW = opts.quick ? 32 : 128;
   const runs = opts.quick ? 1 : 3;
-  setThreads(THREADS);
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'r1ts-bench-generate-'));
+  const loadBefore = os.loadavg()[0]!;
   try {
     const torch = torchAvailable();
     const llama = await loadLlamaCpp();
@@ -215,64 +244,75 @@ export async function runGenerateBench(opts: { quick: boolean }): Promise<void> 
     saveBpeTokenizer(trainBpe(syntheticCorpus(200_000, 3), { vocabSize: 1024, specialTokens: ['<|bos|>', '<|eos|>'] }), tokDir,
       { bosToken: '<|bos|>', eosToken: '<|eos|>' });
     const v3json = JSON.parse(fs.readFileSync(path.join(REPO, 'bench', 'configs', 'deepseek-v3-small.json'), 'utf8')) as Record<string, unknown>;
-    const results: ModelResult[] = [];
     const qwen = await benchModel('qwen2-small', QWEN2_SMALL, work, tokDir, llama, torch, NEW, runs);
-    results.push(qwen.result);
     const v3 = await benchModel('deepseek-v3-small', v3json, work, tokDir, llama, torch, NEW, runs);
-    results.push(v3.result);
+    const results = [qwen.result, v3.result];
 
-    // MTP speculative decoding on the V3 model (its MTP module is random too, so the drafts are
-    // accepted about as often as chance allows: the number shows the machinery, not a trained model).
+    // MTP speculative decoding on the V3 model. Its MTP module is random like the rest, so drafts
+    // are accepted only by chance: the figure shows the machinery runs, not what a trained model gets.
     let mtp: MtpAcceptance | null = null;
     let mtpNote = '';
     try {
       process.stderr.write('deepseek-v3-small: MTP speculative decoding…\n');
+      setThreads(THREADS);
       mtp = mtpAcceptance(v3.model as DeepseekV3ForCausalLM, randomPrompts(2, 7, (v3.model.config as DeepseekV3Config).vocab_size), opts.quick ? 16 : 64, { repeats: 1 });
     } catch (e) {
       mtpNote = `MTP acceptance not measured: ${(e as Error).message.split('\n')[0]}`;
     }
+    const loadAfter = os.loadavg()[0]!;
 
     const f = (x: number | null | undefined) => (x === null || x === undefined ? '-' : x.toFixed(0));
-    console.log(`\nDecode, greedy, ${PROMPT}-token prompts, ${NEW} new tokens, f32, ${THREADS} threads; tokens/s (median of ${runs})`);
-    const rows: (string | number)[][] = [['model', 'engine', 'batch 1', 'batch 32', 'r1ts / engine (b1)', 'r1ts / engine (b32)', 'row-0 tokens = r1ts']];
+    console.log(`\nDecode, greedy, ${PROMPT}-token prompts, ${NEW} new tokens per row, f32 weights and KV cache; tokens/s, median of up to ${runs} runs`);
+    const rows: (string | number)[][] = [['model', 'engine', 'threads', 'batch 1', 'batch 32', `r1ts ${THREADS}t ÷ this (b1)`, `(b32)`, 'row-0 tokens = r1ts']];
     for (const r of results) {
-      for (const [label, e] of [['r1ts', r.ours], ['llama.cpp (node-llama-cpp 3.21.1)', r.llamacpp], [`PyTorch ${torch ?? ''}`.trim(), r.pytorch]] as const) {
-        const ratio = (B: number) => (e === r.ours || !e.tps[B] || !r.ours.tps[B] ? '-' : (r.ours.tps[B]! / e.tps[B]!).toFixed(2));
-        rows.push([`${r.name} (${(r.params / 1e6).toFixed(1)}M)`, label, f(e.tps[1]), f(e.tps[32]), ratio(1), ratio(32), e === r.ours ? '' : agree(r.ours.tokens, e.tokens)]);
+      const ours = pick(r, 'r1ts', THREADS)!;
+      for (const e of r.engines) {
+        const ratio = (B: number) => (e === ours || !e.tps[B] || !ours.tps[B] ? '-' : (ours.tps[B]! / e.tps[B]!).toFixed(2));
+        const runsNote = BATCHES.some((B) => e.runs[B] !== undefined && e.runs[B]! < runs) ? ' *' : '';
+        rows.push([`${r.name} (${(r.params / 1e6).toFixed(1)}M)`, e.engine + runsNote, e.threads, f(e.tps[1]), f(e.tps[32]), ratio(1), ratio(32), e === ours ? '' : agree(ours.tokens, e.tokens)]);
       }
     }
     printTable(rows);
-    for (const r of results) for (const e of [r.llamacpp, r.pytorch]) if (e.note) console.log(`note (${r.name}): ${e.note}`);
+    console.log(`machine load (1-min average) ${loadBefore.toFixed(1)} before, ${loadAfter.toFixed(1)} after, on ${os.availableParallelism()} cores` +
+      (Math.max(loadBefore, loadAfter) > os.availableParallelism() ? ': the machine is shared and busy; threads that spin-wait (llama.cpp\'s, OpenBLAS\'s) lose most, compare the 1-thread rows' : ''));
+    if (rows.some((r) => String(r[1]).endsWith(' *'))) console.log(`* fewer timed runs than ${runs}: one run would have taken long (over ${BUDGET_S} s in all)`);
+    for (const r of results) for (const e of r.engines) if (e.note) console.log(`note (${r.name}, ${e.engine}): ${e.note}`);
     if (mtp) {
-      console.log(`MTP speculative decoding (deepseek-v3-small, random weights, batch 1): acceptance ${(mtp.acceptance * 100).toFixed(1)}% ` +
-        `(${mtp.accepted}/${mtp.drafted}), ${mtp.tokensPerMainPass.toFixed(2)} tokens per main pass, speed-up ×${mtp.speedup.toFixed(2)}, output identical to greedy: ${mtp.identical}`);
+      console.log(`MTP speculative decoding (deepseek-v3-small, random weights, batch 1, ${THREADS} threads): acceptance ${(mtp.acceptance * 100).toFixed(1)}% ` +
+        `(${mtp.accepted}/${mtp.drafted}), ${mtp.tokensPerMainPass.toFixed(2)} tokens per main pass, speed-up ×${mtp.speedup.toFixed(2)}, output identical to plain greedy: ${mtp.identical}`);
     } else {
       console.log(mtpNote);
     }
-    const q = qwen.result, v = v3.result;
-    const ratio = (a: number | null | undefined, b: number | null | undefined) => (a && b ? +(a / b).toFixed(3) : null);
+
     const round = (x: number | null | undefined) => (x === null || x === undefined ? null : Math.round(x * 10) / 10);
+    const ratio = (a: number | null | undefined, b: number | null | undefined) => (a && b ? +(a / b).toFixed(3) : null);
+    const summary = (r: ModelResult, prefix: string) => {
+      const ours = pick(r, 'r1ts', THREADS)!, ours1 = pick(r, 'r1ts', 1)!, py = pick(r, 'PyTorch', THREADS)!;
+      const l2 = pick(r, 'llama.cpp', THREADS)!, l1 = pick(r, 'llama.cpp', 1)!;
+      const best1 = bestLlamaCpp(r, 1), best32 = bestLlamaCpp(r, 32);
+      return {
+        [`${prefix}decode_tokens_per_s_b1`]: round(ours.tps[1]),
+        [`${prefix}llamacpp_tokens_per_s_b1`]: round(l2.tps[1]),
+        [`${prefix}ratio_vs_llamacpp_b1`]: ratio(ours.tps[1], best1.tps),
+        [`${prefix}decode_tokens_per_s_b32`]: round(ours.tps[32]),
+        [`${prefix}llamacpp_tokens_per_s_b32`]: round(l2.tps[32]),
+        [`${prefix}ratio_vs_llamacpp_b32`]: ratio(ours.tps[32], best32.tps),
+        [`${prefix}llamacpp_1thread_tokens_per_s_b1`]: round(l1.tps[1]),
+        [`${prefix}llamacpp_1thread_tokens_per_s_b32`]: round(l1.tps[32]),
+        [`${prefix}decode_1thread_tokens_per_s_b1`]: round(ours1.tps[1]),
+        [`${prefix}decode_1thread_tokens_per_s_b32`]: round(ours1.tps[32]),
+        [`${prefix}pytorch_tokens_per_s_b1`]: round(py.tps[1]),
+        [`${prefix}pytorch_tokens_per_s_b32`]: round(py.tps[32]),
+      };
+    };
+    console.log('ratio_vs_llamacpp_*: r1ts at 2 threads over llama.cpp\'s faster run (2 or 1 threads) at that batch size.');
     console.log(JSON.stringify({
-      model: 'qwen2-small',
-      threads: THREADS,
-      prompt_tokens: PROMPT,
-      new_tokens: NEW,
-      decode_tokens_per_s_b1: round(q.ours.tps[1]),
-      llamacpp_tokens_per_s_b1: round(q.llamacpp.tps[1]),
-      ratio_vs_llamacpp_b1: ratio(q.ours.tps[1], q.llamacpp.tps[1]),
-      decode_tokens_per_s_b32: round(q.ours.tps[32]),
-      llamacpp_tokens_per_s_b32: round(q.llamacpp.tps[32]),
-      pytorch_tokens_per_s_b1: round(q.pytorch.tps[1]),
-      pytorch_tokens_per_s_b32: round(q.pytorch.tps[32]),
-      v3_decode_tokens_per_s_b1: round(v.ours.tps[1]),
-      v3_llamacpp_tokens_per_s_b1: round(v.llamacpp.tps[1]),
-      v3_ratio_vs_llamacpp_b1: ratio(v.ours.tps[1], v.llamacpp.tps[1]),
-      v3_decode_tokens_per_s_b32: round(v.ours.tps[32]),
-      v3_llamacpp_tokens_per_s_b32: round(v.llamacpp.tps[32]),
-      v3_pytorch_tokens_per_s_b1: round(v.pytorch.tps[1]),
-      v3_pytorch_tokens_per_s_b32: round(v.pytorch.tps[32]),
+      model: 'qwen2-small', threads: THREADS, prompt_tokens: PROMPT, new_tokens: NEW,
+      ...summary(qwen.result, ''),
+      ...summary(v3.result, 'v3_'),
       mtp_acceptance: mtp ? +mtp.acceptance.toFixed(4) : null,
       mtp_speedup: mtp ? +mtp.speedup.toFixed(3) : null,
+      load_average: [+loadBefore.toFixed(2), +loadAfter.toFixed(2)],
     }));
     if (typeof llama !== 'string') await llama.dispose();
   } finally {

@@ -37,6 +37,14 @@ const deepseekV3Mini = {
   initializer_range: 0.02,
 };
 
+/** A very small DeepSeek-V3 for tests and quick checks (MLA + MoE + MTP, seconds to train). */
+const deepseekV3Tiny = {
+  ...deepseekV3Mini,
+  hidden_size: 32, intermediate_size: 64, moe_intermediate_size: 16, num_hidden_layers: 2,
+  num_attention_heads: 2, num_key_value_heads: 2, q_lora_rank: 16, kv_lora_rank: 16,
+  qk_nope_head_dim: 8, qk_rope_head_dim: 8, v_head_dim: 8, n_routed_experts: 4, n_group: 2, topk_group: 1,
+};
+
 const qwen2Mini = {
   architectures: ['Qwen2ForCausalLM'],
   model_type: 'qwen2',
@@ -55,6 +63,7 @@ const qwen2Mini = {
 
 export const PRESETS: Record<string, Record<string, unknown>> = {
   'deepseek-v3-mini': deepseekV3Mini,
+  'deepseek-v3-tiny': deepseekV3Tiny,
   'qwen2-mini': qwen2Mini,
 };
 
