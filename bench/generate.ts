@@ -36,15 +36,16 @@ const BATCHES = [1, 32] as const;
 /** Seconds of timed runs one measurement may take before it is cut to fewer runs. */
 const BUDGET_S = 45;
 
-interface Measured { tps: number; tokens: number[]; runs: number }
+interface Measured { tps: number; tokens: number[]; runs: number; newTokens: number }
 
 interface EngineResult {
   engine: string;
   threads: number;
   /** decode tokens/s per batch size */
   tps: Record<number, number | null>;
-  /** timed runs per batch size */
+  /** timed runs and new tokens per run, per batch size */
   runs: Record<number, number>;
+  newTokens: Record<number, number>;
   /** generated tokens of row 0 at batch 1 */
   tokens: number[] | null;
   note?: string;
@@ -67,30 +68,45 @@ function randomPrompts(B: number, seed: number, vocab: number): number[][] {
   return Array.from({ length: B }, () => Array.from({ length: PROMPT }, () => 2 + Math.floor(rng.uniform() * (vocab - 2))));
 }
 
-/** Runs to time: `runs`, or fewer when one run would take long (a loaded machine), so the bench stays short. */
-function runsFor(runs: number, estimateS: number, budgetS: number): number {
-  return Math.max(1, Math.min(runs, Math.floor(budgetS / Math.max(estimateS, 1e-9))));
+/**
+ * How many runs of how many new tokens to time, from the seconds per decode step seen in the
+ * warm-up: `runs` of `NEW` when they fit in BUDGET_S, else fewer runs, and if even one run of
+ * NEW would not fit, one run of as many tokens as fit (at least 16). Keeps a run on a loaded
+ * machine short; the table marks the cut measurements.
+ */
+function planRuns(runs: number, stepS: number, NEW: number): { runs: number; tokens: number } {
+  const runS = stepS * (NEW - 1);
+  if (runS <= BUDGET_S) return { runs: Math.max(1, Math.min(runs, Math.floor(BUDGET_S / Math.max(runS, 1e-9)))), tokens: NEW };
+  return { runs: 1, tokens: Math.max(16, Math.min(NEW, 1 + Math.floor(BUDGET_S / stepS))) };
 }
 
-/** r1ts: median over runs of generate(NEW) − generate(1). */
+/**
+ * One generate() call (the product's path: batched, KV cache, greedy sampling), timed from the
+ * moment the first token exists to the end. The moment is taken through generate's stop-string
+ * hook, which it calls after each token of each row (with a stop string that never occurs).
+ */
+function timedGenerate(model: CausalLM, prompts: number[][], n: number): { s: number; tokens: number[] } {
+  let first = 0;
+  const out = generate(model, prompts, {
+    maxNewTokens: n, stopStrings: ['\u0000never'],
+    decode: (ids) => { if (ids.length === 1 && first === 0) first = performance.now(); return ''; },
+  });
+  return { s: (performance.now() - first) / 1000, tokens: out[0]!.tokens };
+}
+
+/** r1ts: decode time of `NEW` tokens per row, median over runs. */
 function measureOurs(model: CausalLM, prompts: number[][], NEW: number, runs: number, threads: number): Measured {
   setThreads(threads);
-  let t = performance.now();
-  generate(model, prompts, { maxNewTokens: 8 }); // warm-up
-  const n = runsFor(runs, ((performance.now() - t) / 1000) * (NEW / 8), BUDGET_S);
-  const diffs: number[] = [];
+  const warm = timedGenerate(model, prompts, 8);
+  const plan = planRuns(runs, warm.s / 7, NEW);
+  const times: number[] = [];
   let tokens: number[] = [];
-  for (let r = 0; r < n; r++) {
-    t = performance.now();
-    generate(model, prompts, { maxNewTokens: 1 });
-    const t1 = performance.now() - t;
-    t = performance.now();
-    const out = generate(model, prompts, { maxNewTokens: NEW });
-    const tN = performance.now() - t;
-    diffs.push((tN - t1) / 1000);
-    tokens = out[0]!.tokens;
+  for (let r = 0; r < plan.runs; r++) {
+    const o = timedGenerate(model, prompts, plan.tokens);
+    times.push(o.s);
+    tokens = o.tokens;
   }
-  return { tps: (prompts.length * (NEW - 1)) / median(diffs), tokens, runs: n };
+  return { tps: (prompts.length * (plan.tokens - 1)) / median(times), tokens, runs: plan.runs, newTokens: plan.tokens };
 }
 
 type LlamaCpp = Awaited<ReturnType<typeof import('node-llama-cpp')['getLlama']>>;
@@ -128,15 +144,15 @@ async function measureLlamaCpp(llama: LlamaCpp, file: string, prompts: number[][
         return { s: (Math.max(...last) - Math.max(...first)) / 1000, tokens: tokens[0]! };
       };
       const warm = await once(8);
-      const n = runsFor(runs, (warm.s / 7) * (NEW - 1), BUDGET_S);
+      const plan = planRuns(runs, warm.s / 7, NEW);
       const times: number[] = [];
       let tokens: number[] = [];
-      for (let r = 0; r < n; r++) {
-        const o = await once(NEW);
+      for (let r = 0; r < plan.runs; r++) {
+        const o = await once(plan.tokens);
         times.push(o.s);
         tokens = o.tokens;
       }
-      return { tps: (B * (NEW - 1)) / median(times), tokens, runs: n };
+      return { tps: (B * (plan.tokens - 1)) / median(times), tokens, runs: plan.runs, newTokens: plan.tokens };
     } finally {
       await ctx.dispose();
     }
@@ -153,7 +169,7 @@ function agree(a: number[] | null, b: number[] | null): string {
 }
 
 function engineRow(engine: string, threads: number): EngineResult {
-  return { engine, threads, tps: {}, runs: {}, tokens: null };
+  return { engine, threads, tps: {}, runs: {}, newTokens: {}, tokens: null };
 }
 
 async function benchModel(name: string, json: Record<string, unknown>, work: string, tokDir: string, llama: LlamaCpp | string,
@@ -175,7 +191,7 @@ async function benchModel(name: string, json: Record<string, unknown>, work: str
     for (const B of BATCHES) {
       progress(`r1ts, ${threads} thread(s), batch ${B}`);
       const o = measureOurs(model, prompts[B]!, NEW, runs, threads);
-      e.tps[B] = o.tps; e.runs[B] = o.runs;
+      e.tps[B] = o.tps; e.runs[B] = o.runs; e.newTokens[B] = o.newTokens;
       if (B === 1) e.tokens = o.tokens;
     }
     engines.push(e);
@@ -190,7 +206,7 @@ async function benchModel(name: string, json: Record<string, unknown>, work: str
     fs.writeFileSync(pf, JSON.stringify(prompts[B]));
     try {
       const r = runTorchPeer('decode.py', ['--model', dir, '--prompts', pf, '--new', String(NEW), '--threads', String(THREADS), '--runs', String(runs)]);
-      pt.tps[B] = Number(r['decode_tokens_per_s']); pt.runs[B] = runs;
+      pt.tps[B] = Number(r['decode_tokens_per_s']); pt.runs[B] = runs; pt.newTokens[B] = NEW;
       if (B === 1) pt.tokens = r['tokens_row0'] as number[];
     } catch (e) {
       pt.tps[B] = null;
@@ -206,7 +222,7 @@ async function benchModel(name: string, json: Record<string, unknown>, work: str
       progress(`llama.cpp, ${threads} thread(s), batch ${B}`);
       try {
         const o = await measureLlamaCpp(llama, gguf, prompts[B]!, NEW, runs, threads);
-        e.tps[B] = o.tps; e.runs[B] = o.runs;
+        e.tps[B] = o.tps; e.runs[B] = o.runs; e.newTokens[B] = o.newTokens;
         if (B === 1) e.tokens = o.tokens;
       } catch (err) {
         e.tps[B] = null;
@@ -268,14 +284,17 @@ export async function runGenerateBench(opts: { quick: boolean }): Promise<void> 
       const ours = pick(r, 'r1ts', THREADS)!;
       for (const e of r.engines) {
         const ratio = (B: number) => (e === ours || !e.tps[B] || !ours.tps[B] ? '-' : (ours.tps[B]! / e.tps[B]!).toFixed(2));
-        const runsNote = BATCHES.some((B) => e.runs[B] !== undefined && e.runs[B]! < runs) ? ' *' : '';
+        const cut = BATCHES.some((B) => e.runs[B] !== undefined && e.runs[B]! < runs);
+        const short = BATCHES.some((B) => e.newTokens[B] !== undefined && e.newTokens[B]! < NEW);
+        const runsNote = (cut ? ' *' : '') + (short ? ' †' : '');
         rows.push([`${r.name} (${(r.params / 1e6).toFixed(1)}M)`, e.engine + runsNote, e.threads, f(e.tps[1]), f(e.tps[32]), ratio(1), ratio(32), e === ours ? '' : agree(ours.tokens, e.tokens)]);
       }
     }
     printTable(rows);
     console.log(`machine load (1-min average) ${loadBefore.toFixed(1)} before, ${loadAfter.toFixed(1)} after, on ${os.availableParallelism()} cores` +
       (Math.max(loadBefore, loadAfter) > os.availableParallelism() ? ': the machine is shared and busy; threads that spin-wait (llama.cpp\'s, OpenBLAS\'s) lose most, compare the 1-thread rows' : ''));
-    if (rows.some((r) => String(r[1]).endsWith(' *'))) console.log(`* fewer timed runs than ${runs}: one run would have taken long (over ${BUDGET_S} s in all)`);
+    if (rows.some((r) => String(r[1]).includes(' *'))) console.log(`* fewer timed runs than ${runs}: they would have taken over ${BUDGET_S} s`);
+    if (rows.some((r) => String(r[1]).includes('†'))) console.log(`† so slow here that one run was cut to fewer new tokens (as many as fit in ${BUDGET_S} s)`);
     for (const r of results) for (const e of r.engines) if (e.note) console.log(`note (${r.name}, ${e.engine}): ${e.note}`);
     if (mtp) {
       console.log(`MTP speculative decoding (deepseek-v3-small, random weights, batch 1, ${THREADS} threads): acceptance ${(mtp.acceptance * 100).toFixed(1)}% ` +
