@@ -1,19 +1,28 @@
 // Decode benchmark: greedy generation with a KV cache, in tokens/s, at batch 1 and batch 32, for
-// a small Qwen2-architecture model and the small DeepSeek-V3 config, against llama.cpp
+// a small Qwen2-architecture model (d_model 256, 4 layers, 8 heads / 2 KV heads, ffn 1024, vocab
+// 8192) and the small DeepSeek-V3 config (bench/configs/deepseek-v3-small.json), against llama.cpp
 // (node-llama-cpp 3.21.1's prebuilt CPU build, loading the same weights through our GGUF export)
-// and plain PyTorch (bench/torch/decode.py), all f32 and 2 threads, in the same run.
+// and plain PyTorch (bench/torch/decode.py), all f32, in the same run.
 //
 //   npm run bench:generate        (tsc -p . && node dist/bench/generate.js [--quick])
 //
 // Each measurement: a 32-token prompt per row, 128 new tokens per row, greedy. Decode throughput
 // = B × 127 / (time from the first generated token to the last): prefill and the first token
-// are left out. For r1ts that time is generate(128 tokens) − generate(1 token) of the same run;
-// llama.cpp and PyTorch time it directly. Medians over 3 runs, after a short warm-up.
-// llama.cpp runs with an f32 KV cache (its default is f16) so that all three keep the same precision;
-// batch 32 is 32 sequences of one context, which node-llama-cpp evaluates in one batch per step.
-// Weights are random (N(0, 0.1)); the generated tokens of the first row are compared across the
-// engines as a check that they run the same model (f32 rounding may make long random runs part).
-// The last line is a JSON summary; its headline keys are those of the Qwen2 model.
+// are left out; medians over 3 runs after a short warm-up. r1ts is timed inside generate() itself
+// (batched, KV cache, greedy sampling); llama.cpp through sequence.evaluate (batch 32 = 32
+// sequences of one context, which node-llama-cpp evaluates as one batch per step) with an f32 KV
+// cache (its default is f16) so that all keep the same precision; PyTorch with its own KV cache.
+//
+// Threads: the comparison is at 2 threads for every engine. r1ts and llama.cpp are also run at 1
+// thread: on a shared, busy 2-core machine, threads that spin-wait at every barrier (llama.cpp's
+// thread pool, OpenBLAS) lose far more than the arithmetic, and the 1-thread rows show by how much.
+// ratio_vs_llamacpp_* in the JSON is r1ts at 2 threads over llama.cpp's faster configuration.
+// A measurement that would take over 30 s is cut to fewer runs or tokens (marked in the table).
+//
+// Weights are random (N(0, 0.1)); the first row's greedy tokens are compared across engines as a
+// check that they all run the same model. The MTP figure comes from src/generate/speculative.ts's
+// mtpAcceptance() on the V3 model, whose MTP module is random too (so acceptance is at chance level).
+// The last line is a JSON summary; its unprefixed keys are the Qwen2 model's, v3_* the V3 model's.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -34,7 +43,9 @@ const THREADS = 2;
 const PROMPT = 32;
 const BATCHES = [1, 32] as const;
 /** Seconds of timed runs one measurement may take before it is cut to fewer runs. */
-const BUDGET_S = 45;
+const BUDGET_S = 30;
+/** New tokens of the warm-up run, which also gives the time of a decode step. */
+const WARM = 5;
 
 interface Measured { tps: number; tokens: number[]; runs: number; newTokens: number }
 
@@ -97,8 +108,8 @@ function timedGenerate(model: CausalLM, prompts: number[][], n: number): { s: nu
 /** r1ts: decode time of `NEW` tokens per row, median over runs. */
 function measureOurs(model: CausalLM, prompts: number[][], NEW: number, runs: number, threads: number): Measured {
   setThreads(threads);
-  const warm = timedGenerate(model, prompts, 8);
-  const plan = planRuns(runs, warm.s / 7, NEW);
+  const warm = timedGenerate(model, prompts, WARM);
+  const plan = planRuns(runs, warm.s / (WARM - 1), NEW);
   const times: number[] = [];
   let tokens: number[] = [];
   for (let r = 0; r < plan.runs; r++) {
@@ -143,8 +154,8 @@ async function measureLlamaCpp(llama: LlamaCpp, file: string, prompts: number[][
         }));
         return { s: (Math.max(...last) - Math.max(...first)) / 1000, tokens: tokens[0]! };
       };
-      const warm = await once(8);
-      const plan = planRuns(runs, warm.s / 7, NEW);
+      const warm = await once(WARM);
+      const plan = planRuns(runs, warm.s / (WARM - 1), NEW);
       const times: number[] = [];
       let tokens: number[] = [];
       for (let r = 0; r < plan.runs; r++) {
@@ -161,11 +172,13 @@ async function measureLlamaCpp(llama: LlamaCpp, file: string, prompts: number[][
   }
 }
 
+/** How far two greedy outputs agree (over the shorter one's length). */
 function agree(a: number[] | null, b: number[] | null): string {
   if (!a || !b) return '-';
+  const m = Math.min(a.length, b.length);
   let n = 0;
-  while (n < a.length && n < b.length && a[n] === b[n]) n++;
-  return n === a.length && n === b.length ? `all ${n}` : `first ${n}`;
+  while (n < m && a[n] === b[n]) n++;
+  return n === m ? `all ${n}` : `first ${n} of ${m}`;
 }
 
 function engineRow(engine: string, threads: number): EngineResult {

@@ -129,6 +129,9 @@ const CONFIGS: Record<Kind, Record<string, unknown>> = {
   },
   llama: {
     model_type: 'llama', architectures: ['LlamaForCausalLM'], tie_word_embeddings: false, rope_theta: 10000,
+    // Llama 3 frequency scaling (as rope_freqs.weight in the GGUF); with head_dim 16 some
+    // frequencies are kept, some divided by 8, some in between.
+    rope_scaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 64 },
     hidden_size: 64, intermediate_size: 160, num_hidden_layers: 3, num_attention_heads: 4, num_key_value_heads: 2,
   },
   deepseek_v3: {
@@ -207,6 +210,7 @@ async function compareWithLlamaCpp(kind: Kind, style: PretokenizerStyle, opts: {
   } else {
     assert.equal(ggufValue(g, `${kind}.attention.head_count_kv`), 2);
     assert.equal(names.includes('blk.0.attn_q.bias'), kind === 'qwen2');
+    assert.equal(names.includes('rope_freqs.weight'), kind === 'llama');
     assert.deepEqual(g.tensors.find((x) => x.name === 'blk.0.ffn_up.weight')!.shape, [160, 64]);
   }
 
@@ -290,7 +294,7 @@ test('gguf export: Qwen2 (tied head, q/k/v biases, DeepSeek-V3 split regex) agre
   await compareWithLlamaCpp('qwen2', 'deepseek', { f16: false }, t);
 });
 
-test('gguf export: Llama (q/k permuted to the interleaved rotary layout, Llama-3 split regex; f32 and f16) agrees with llama.cpp', { timeout: 60_000 }, async (t) => {
+test('gguf export: Llama (q/k permuted to the interleaved rotary layout, Llama-3 rope scaling and split regex; f32 and f16) agrees with llama.cpp', { timeout: 60_000 }, async (t) => {
   await compareWithLlamaCpp('llama', 'llama3', { f16: true }, t);
 });
 

@@ -102,6 +102,18 @@ program
   });
 
 program
+  .command('export')
+  .argument('<format>', 'gguf')
+  .requiredOption('--model <dir>', 'checkpoint folder (config.json, model.safetensors, tokenizer.json)')
+  .requiredOption('--out <file>', 'output file')
+  .option('--dtype <t>', 'f32 or f16', 'f32')
+  .description('export a checkpoint for llama.cpp / Ollama (GGUF)')
+  .action(async (format: string, o: { model: string; out: string; dtype: string }) => {
+    const { exportCommand } = await import('./commands/export.js');
+    exportCommand(format, o);
+  });
+
+program
   .command('bench')
   .description('run the engine benchmark in its quick mode (see npm run bench:engine for the full one)')
   .option('--full', 'the full benchmark')

@@ -23,6 +23,7 @@ import * as path from 'node:path';
 import { loadConfig, type DeepseekV3Config, type LlamaConfig, type ModelConfig, type Qwen2Config } from '../models/config.js';
 import { f16BitsToF32, f32ToF16Bits, openSafetensors, type SafetensorsReader } from './safetensors.js';
 import { DEEPSEEK_PATTERNS, LLAMA3_PATTERN } from '../tokenizer/pretokenize.js';
+import { ropeFrequencies } from '../nn/rotary.js';
 
 export const GGUF_MAGIC = 0x46554747; // "GGUF" read as a little-endian u32
 export const GGUF_VERSION = 3;
@@ -507,10 +508,11 @@ export function tokenizerMetadata(dir: string, modelVocab: number, config: Model
   const byId: (string | undefined)[] = [];
   for (const [tok, id] of Object.entries(vocab)) byId[id] = tok;
   const special = new Set<number>();
+  const userDefined = new Set<number>();
   for (const a of (tj['added_tokens'] as Json[] | undefined) ?? []) {
     const id = a['id'] as number;
     byId[id] = a['content'] as string;
-    if (a['special'] !== false) special.add(id);
+    (a['special'] === false ? userDefined : special).add(id);
   }
   if (byId.length > modelVocab) throw new Error(`gguf export: the tokenizer has ${byId.length} tokens but the model only ${modelVocab}`);
   const tokens: string[] = [];
@@ -522,7 +524,7 @@ export function tokenizerMetadata(dir: string, modelVocab: number, config: Model
       types.push(TOKEN_TYPE.UNUSED);
     } else {
       tokens.push(t);
-      types.push(special.has(i) ? TOKEN_TYPE.CONTROL : TOKEN_TYPE.NORMAL);
+      types.push(special.has(i) ? TOKEN_TYPE.CONTROL : userDefined.has(i) ? TOKEN_TYPE.USER_DEFINED : TOKEN_TYPE.NORMAL);
     }
   }
   const merges = ((model['merges'] as (string | [string, string])[] | undefined) ?? []).map((m) => (typeof m === 'string' ? m : `${m[0]} ${m[1]}`));
@@ -537,7 +539,11 @@ export function tokenizerMetadata(dir: string, modelVocab: number, config: Model
   const bos = idOf(tc['bos_token']) ?? cfgId(config.bos_token_id);
   const eos = idOf(tc['eos_token']) ?? cfgId(config.eos_token_id);
   const pad = idOf(tc['pad_token']) ?? config.pad_token_id;
-  const addBos = tc['add_bos_token'] === true || (tj['post_processor'] as Json | null)?.['type'] === 'TemplateProcessing';
+  // BOS: tokenizer_config.json's add_bos_token when given, else whether the post-processor
+  // template starts with a special token (how a tokenizer.json alone adds BOS).
+  const pp = tj['post_processor'] as Json | null | undefined;
+  const single = pp?.['type'] === 'TemplateProcessing' ? (pp['single'] as Json[] | undefined) : undefined;
+  const addBos = typeof tc['add_bos_token'] === 'boolean' ? (tc['add_bos_token'] as boolean) : single?.[0]?.['SpecialToken'] !== undefined;
 
   const entries: [string, GgufValue][] = [
     ['tokenizer.ggml.model', gv.str('gpt2')],
@@ -598,6 +604,10 @@ function ropeMetadata(arch: string, config: ModelConfig): [string, GgufValue][] 
     case 'linear':
       out.push([`${arch}.rope.scaling.type`, gv.str('linear')], [`${arch}.rope.scaling.factor`, gv.f32(r.factor!)]);
       return out;
+    case 'llama3':
+      // llama.cpp divides each frequency by the rope_freqs.weight tensor written by densePlan.
+      if (config.model_type === 'llama') return out;
+      break;
     case 'yarn': {
       if (config.model_type !== 'deepseek_v3') break;
       out.push(
@@ -611,7 +621,7 @@ function ropeMetadata(arch: string, config: ModelConfig): [string, GgufValue][] 
     default:
       break;
   }
-  throw new Error(`gguf export: rope type "${r.type}" of this ${config.model_type} model is not supported by the exporter (default and linear; yarn for DeepSeek-V3)`);
+  throw new Error(`gguf export: rope type "${r.type}" of this ${config.model_type} model is not supported by the exporter (default and linear; llama3 for Llama; yarn for DeepSeek-V3)`);
 }
 
 function densePlan(config: LlamaConfig | Qwen2Config, st: SafetensorsReader): { arch: string; meta: [string, GgufValue][]; tensors: Planned[] } {
@@ -665,6 +675,12 @@ function densePlan(config: LlamaConfig | Qwen2Config, st: SafetensorsReader): { 
   }
   add('model.norm.weight', 'output_norm.weight');
   if (!config.tie_word_embeddings && st.has('lm_head.weight')) add('lm_head.weight', 'output.weight');
+  if (config.rope.type === 'llama3') {
+    // Llama 3 scaling as per-frequency divisors: base frequency / scaled frequency.
+    const base = ropeFrequencies({ ...config.rope, type: 'default' }, D, config.max_position_embeddings).invFreq;
+    const scaled = ropeFrequencies(config.rope, D, config.max_position_embeddings).invFreq;
+    tensors.push({ name: 'rope_freqs.weight', shape: [D / 2], matrix: false, data: () => Float32Array.from(base, (f, i) => f / scaled[i]!) });
+  }
   return { arch, meta, tensors };
 }
 
