@@ -39,7 +39,7 @@ export const ZeroConfigSchema = z.object({
     model: z.string().default('deepseek-v3-mini'),
   }).strict().default({}),
   grpo: z.object({
-    steps: z.number().int().positive().default(60),
+    steps: z.number().int().positive().default(40),
     prompts_per_step: z.number().int().positive().default(8),
     num_generations: z.number().int().min(2).default(8),
     max_completion_length: z.number().int().positive().default(96),
@@ -97,7 +97,7 @@ export async function runZero(config: ZeroConfig, opts: { quiet?: boolean; log?:
   const p = config.pretrain;
   const pre = await runSupervised('pretrain', parseTrainConfig({
     run_dir: path.join(runDir, 'pretrain'), seed: config.seed,
-    model: { config: p.model }, tokenizer: { vocab_size: p.vocab_size },
+    model: { config: p.model }, tokenizer: { vocab_size: p.vocab_size, pretokenizer: 'digits' },
     data: { source: 'builtin:corpus', n_docs: p.n_docs, seq_len: p.seq_len, batch_size: p.batch_size },
     steps: p.steps, optim: { lr: p.lr, warmup: Math.min(30, Math.floor(p.steps / 10)) },
     checkpoint_every: 0, keep_checkpoints: 1,

@@ -7,8 +7,12 @@
 // test/tokenizer.test.ts checks that these splits equal the `@huggingface/tokenizers`
 // library's own reading of the written config.
 
-export type PretokenizerStyle = 'gpt2' | 'llama3' | 'deepseek';
-export const PRETOKENIZER_STYLES: readonly PretokenizerStyle[] = ['gpt2', 'llama3', 'deepseek'];
+/**
+ * 'digits' is DeepSeek-V3's split with every digit on its own (\p{N} instead of \p{N}{1,3}),
+ * so numbers are spelled digit by digit: what small models need to learn arithmetic.
+ */
+export type PretokenizerStyle = 'gpt2' | 'llama3' | 'deepseek' | 'digits';
+export const PRETOKENIZER_STYLES: readonly PretokenizerStyle[] = ['gpt2', 'llama3', 'deepseek', 'digits'];
 
 /** GPT-2's ByteLevel split (the library's JS regex for `ByteLevel` with use_regex). */
 const GPT2_JS = /'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+/gu;
@@ -36,6 +40,8 @@ const DEEPSEEK_JS: readonly RegExp[] = [
   ),
 ];
 
+const SINGLE_DIGIT_JS = /\p{N}/gu;
+
 /** The `pre_tokenizer` entry of tokenizer.json for a style. */
 export function hfPreTokenizer(style: PretokenizerStyle): Record<string, unknown> {
   const byteLevel = (useRegex: boolean) => ({ type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: useRegex });
@@ -47,6 +53,8 @@ export function hfPreTokenizer(style: PretokenizerStyle): Record<string, unknown
       return { type: 'Sequence', pretokenizers: [split(LLAMA3_PATTERN), byteLevel(false)] };
     case 'deepseek':
       return { type: 'Sequence', pretokenizers: [...DEEPSEEK_PATTERNS.map(split), byteLevel(false)] };
+    case 'digits':
+      return { type: 'Sequence', pretokenizers: [split('\\p{N}'), ...DEEPSEEK_PATTERNS.slice(1).map(split), byteLevel(false)] };
   }
 }
 
@@ -79,9 +87,10 @@ export function forEachPretoken(style: PretokenizerStyle, text: string, emit: (p
     }
     case 'llama3':
       return splitIsolated(text, LLAMA3_JS, emit);
-    case 'deepseek': {
+    case 'deepseek':
+    case 'digits': {
       const [digits, cjk, words] = DEEPSEEK_JS as [RegExp, RegExp, RegExp];
-      splitIsolated(text, digits, (a) => splitIsolated(a, cjk, (b) => splitIsolated(b, words, emit)));
+      splitIsolated(text, style === 'digits' ? SINGLE_DIGIT_JS : digits, (a) => splitIsolated(a, cjk, (b) => splitIsolated(b, words, emit)));
       return;
     }
   }

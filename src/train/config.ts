@@ -21,6 +21,8 @@ export const TrainConfigSchema = z.object({
     path: z.string().optional(),
     /** Vocabulary size of the trained BPE. */
     vocab_size: z.number().int().min(300).default(1024),
+    /** Split rule of the trained BPE: DeepSeek-V3's ('deepseek'), or the same with single digits ('digits'). */
+    pretokenizer: z.enum(['deepseek', 'digits', 'llama3', 'gpt2']).default('deepseek'),
   }).strict().default({}),
   data: z.object({
     /**

@@ -122,7 +122,7 @@ async function prepareTokenizer(config: TrainConfig, mode: TrainMode, runDir: st
   }
   const texts = await trainingTexts(config, mode);
   const t0 = performance.now();
-  const bpe = trainBpe(texts, { vocabSize: config.tokenizer.vocab_size, specialTokens: [SPECIAL_TOKENS.bos, SPECIAL_TOKENS.eos, SPECIAL_TOKENS.pad] });
+  const bpe = trainBpe(texts, { vocabSize: config.tokenizer.vocab_size, pretokenizer: config.tokenizer.pretokenizer, specialTokens: [SPECIAL_TOKENS.bos, SPECIAL_TOKENS.eos, SPECIAL_TOKENS.pad] });
   saveBpeTokenizer(bpe, own, { bosToken: SPECIAL_TOKENS.bos, eosToken: SPECIAL_TOKENS.eos, padToken: SPECIAL_TOKENS.pad });
   log(`trained a ${config.tokenizer.vocab_size}-token byte-level BPE in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   return Tokenizer.fromFile(own);
