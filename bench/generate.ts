@@ -82,13 +82,13 @@ function randomPrompts(B: number, seed: number, vocab: number): number[][] {
 /**
  * How many runs of how many new tokens to time, from the seconds per decode step seen in the
  * warm-up: `runs` of `NEW` when they fit in BUDGET_S, else fewer runs, and if even one run of
- * NEW would not fit, one run of as many tokens as fit (at least 16). Keeps a run on a loaded
+ * NEW would not fit, one run of as many tokens as fit (at least 8). Keeps a run on a loaded
  * machine short; the table marks the cut measurements.
  */
 function planRuns(runs: number, stepS: number, NEW: number): { runs: number; tokens: number } {
   const runS = stepS * (NEW - 1);
   if (runS <= BUDGET_S) return { runs: Math.max(1, Math.min(runs, Math.floor(BUDGET_S / Math.max(runS, 1e-9)))), tokens: NEW };
-  return { runs: 1, tokens: Math.max(16, Math.min(NEW, 1 + Math.floor(BUDGET_S / stepS))) };
+  return { runs: 1, tokens: Math.max(8, Math.min(NEW, 1 + Math.floor(BUDGET_S / stepS))) };
 }
 
 /**
@@ -142,28 +142,38 @@ async function measureLlamaCpp(llama: LlamaCpp, file: string, prompts: number[][
     });
     try {
       const seqs = Array.from({ length: B }, () => ctx.getSequence());
+      // One run: every row decodes up to n tokens, or until BUDGET_S have passed (llama.cpp's
+      // 2-thread pool can crawl on a busy machine); decode rate over the tokens after each row's first.
       const once = async (n: number) => {
         const first: number[] = [], last: number[] = [], tokens: number[][] = prompts.map(() => []);
+        const deadline = performance.now() + BUDGET_S * 1000;
         await Promise.all(seqs.map(async (seq, b) => {
           await seq.clearHistory();
           for await (const id of seq.evaluate(prompts[b] as never[], { temperature: 0 })) {
+            const now = performance.now();
             tokens[b]!.push(id as number);
-            if (tokens[b]!.length === 1) first[b] = performance.now();
-            if (tokens[b]!.length === n) { last[b] = performance.now(); break; }
+            if (tokens[b]!.length === 1) first[b] = now;
+            last[b] = now;
+            if (tokens[b]!.length === n || now > deadline) break;
           }
         }));
-        return { s: (Math.max(...last) - Math.max(...first)) / 1000, tokens: tokens[0]! };
+        const decoded = tokens.reduce((a, t) => a + t.length - 1, 0);
+        const s = (Math.max(...last) - Math.max(...first)) / 1000;
+        const steps = Math.min(...tokens.map((t) => t.length)) - 1;
+        return { tps: decoded / s, stepS: s / Math.max(steps, 1), tokens: tokens[0]!, reached: Math.min(...tokens.map((t) => t.length)) };
       };
       const warm = await once(WARM);
-      const plan = planRuns(runs, warm.s / (WARM - 1), NEW);
-      const times: number[] = [];
+      const plan = planRuns(runs, warm.stepS, NEW);
+      const rates: number[] = [];
       let tokens: number[] = [];
+      let reached = plan.tokens;
       for (let r = 0; r < plan.runs; r++) {
         const o = await once(plan.tokens);
-        times.push(o.s);
+        rates.push(o.tps);
         tokens = o.tokens;
+        reached = Math.min(reached, o.reached);
       }
-      return { tps: (B * (plan.tokens - 1)) / median(times), tokens, runs: plan.runs, newTokens: plan.tokens };
+      return { tps: median(rates), tokens, runs: plan.runs, newTokens: reached };
     } finally {
       await ctx.dispose();
     }
