@@ -254,7 +254,7 @@ async function compareWithLlamaCpp(kind: Kind, style: PretokenizerStyle, opts: {
         const prompt = tok.encode(text); // BOS where the tokenizer adds one
         await seq.clearHistory();
         const got: number[] = [];
-        for await (const id of seq.evaluate(prompt as never[], { temperature: 0 })) {
+        for await (const id of seq.evaluate(prompt as never[], { temperature: 0, yieldEogToken: true })) {
           got.push(id as number);
           if (got.length === N) break;
         }

@@ -36,7 +36,7 @@ export function exportCommand(format: ExportFormat | string, opts: ExportCommand
   if (!opts.quiet) {
     const secs = ((performance.now() - t0) / 1000).toFixed(1);
     console.log(`wrote ${r.file}: GGUF v3, architecture ${r.architecture}, ${r.tensors} tensors, ${dtype}, ${humanBytes(r.bytes)} in ${secs} s`);
-    if (r.skipped.length) console.log(`left out ${r.skipped.length} tensors llama.cpp does not load (the MTP module${r.skipped.length > 1 ? 's' : ''}: ${r.skipped[0]}, …)`);
+    if (r.skipped.length) console.log(`left out ${r.skipped.length} tensors of the MTP module(s), which llama.cpp's deepseek2 does not load (${r.skipped[0]}, …)`);
   }
   return r;
 }
