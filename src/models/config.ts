@@ -51,6 +51,8 @@ export interface RopeConfig {
   shortFactor?: number[];
   /** longrope: long_factor per dimension */
   longFactor?: number[];
+  /** yarn: round the correction range to whole dimensions (transformers' `truncate`, default true) */
+  truncate?: boolean;
 }
 
 /** Fields every family shares (as transformers names them). */
@@ -356,6 +358,10 @@ function parseRope(f: Fields, maxPositions: number): RopeConfig {
   set('highFreqFactor', num('high_freq_factor'));
   set('shortFactor', numList('short_factor'));
   set('longFactor', numList('long_factor'));
+  if (src['truncate'] !== undefined) {
+    if (typeof src['truncate'] !== 'boolean') fail('truncate', `expected true or false, got ${JSON.stringify(src['truncate'])}`);
+    rope.truncate = src['truncate'] as boolean;
+  }
   if (type !== 'default' && type !== 'longrope' && rope.factor === undefined) fail('factor', `required for rope_type "${type}"`);
   if (type === 'yarn') {
     rope.betaFast ??= 32;
@@ -387,6 +393,7 @@ export function ropeToHf(rope: RopeConfig): Record<string, unknown> {
   put('high_freq_factor', rope.highFreqFactor);
   put('short_factor', rope.shortFactor);
   put('long_factor', rope.longFactor);
+  put('truncate', rope.truncate);
   return o;
 }
 

@@ -3,22 +3,10 @@
 // as Hugging Face transformers implements it for DeepSeek-V3.
 import type { Backend } from '../backend/backend.js';
 import { Tensor, tensor } from '../tensor/index.js';
+import type { RopeConfig } from '../models/config.js';
 
-/** The rope settings a model needs (normalised from either HF config style). */
-export interface RopeParams {
-  type: string;
-  theta: number;
-  factor?: number;
-  originalMaxPositions?: number;
-  betaFast?: number;
-  betaSlow?: number;
-  mscale?: number;
-  mscaleAllDim?: number;
-  attentionFactor?: number;
-  lowFreqFactor?: number;
-  highFreqFactor?: number;
-  truncate?: boolean;
-}
+/** The rope settings a model needs: config.ts normalises them from either HF config style. */
+export type RopeParams = RopeConfig;
 
 /** YaRN's attention-temperature correction: 0.1·m·ln(s) + 1 for scale s > 1. */
 export function yarnMscale(scale: number, mscale = 1): number {
@@ -30,7 +18,7 @@ export function ropeFrequencies(p: RopeParams, dim: number, maxPositions: number
   const half = dim / 2;
   const base = new Float64Array(half);
   for (let i = 0; i < half; i++) base[i] = 1 / p.theta ** ((2 * i) / dim);
-  const type = p.type ?? 'default';
+  const type: string = p.type ?? 'default';
   if (type === 'default') return { invFreq: base, attentionFactor: 1 };
   const factor = p.factor ?? 1;
   if (type === 'linear') return { invFreq: base.map((f) => f / factor), attentionFactor: 1 };
