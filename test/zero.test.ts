@@ -6,13 +6,14 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseConfig } from '../src/models/config.js';
-import { createModel } from '../src/models/load.js';
 import { presetConfig } from '../src/models/presets.js';
 import { Tokenizer } from '../src/tokenizer/tokenizer.js';
 import { trainBpe } from '../src/tokenizer/bpe-trainer.js';
 import { defaultGrpoConfig } from '../src/rl/grpo.js';
 import { trainGrpo } from '../src/rl/trainer.js';
 import { runZero, ZeroConfigSchema } from '../src/recipes/r1-zero.js';
+import { readRollout, replayStep } from '../src/rl/replay.js';
+import { createModel, loadModel } from '../src/models/load.js';
 
 test('GRPO raises the reward of a small policy within seconds', async () => {
   const texts = Array.from({ length: 200 }, (_, i) => `User: say something ${i % 10}. Assistant: ok ${i} yes no maybe`);
@@ -45,6 +46,24 @@ test('GRPO raises the reward of a small policy within seconds', async () => {
   assert.equal(rollouts.length, 25);
   const r0 = JSON.parse(rollouts[0]);
   for (const k of ['prompts', 'completions', 'rewards', 'advantages', 'old_logprobs']) assert.ok(Array.isArray(r0[k]), k);
+});
+
+test('a recorded GRPO step replays offline: same log-probs, same loss', async () => {
+  const texts = Array.from({ length: 100 }, (_, i) => `User: count ${i % 7}. Assistant: ${i} ${i + 1} ${i + 2}`);
+  const tok = Tokenizer.fromBpe(trainBpe(texts, { vocabSize: 300, specialTokens: ['<|end|>'] }), { eosToken: '<|end|>' });
+  const model = createModel(parseConfig(presetConfig('deepseek-v3-tiny', tok.vocabSize, { eos: tok.eosId ?? undefined }), 'tiny'), { seed: 2 });
+  const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'r1ts-replay-'));
+  const grpo = { ...defaultGrpoConfig, num_generations: 4, max_completion_length: 10, beta: 0 };
+  await trainGrpo({
+    model, tokenizer: tok, prompts: [{ prompt: 'User: count 3. Assistant:' }, { prompt: 'User: count 5. Assistant:' }],
+    rewards: [{ name: 'digits', fn: (c) => (c.completion.match(/[0-9]/g)?.length ?? 0) / Math.max(c.completion.length, 1), weight: 1 }],
+    grpo, steps: 2, promptsPerStep: 2, lr: 3e-3, warmup: 1, clip: 1, weightDecay: 0, seed: 5, biasUpdateSpeed: 0,
+    runDir, checkpointEvery: 1, samplesPerStep: 0, quiet: true, log: () => {},
+  });
+  const before = loadModel(path.join(runDir, 'checkpoints', 'step-0000001'));
+  const r = replayStep(before, readRollout(runDir, 2), JSON.parse(fs.readFileSync(path.join(runDir, 'grpo.json'), 'utf8')), { padId: tok.padId ?? tok.eosId ?? 0 });
+  assert.ok(r.maxLogprobDiff < 1e-4, `log-probs differ by ${r.maxLogprobDiff}`);
+  assert.ok(Math.abs(r.loss - r.loggedLoss) < 1e-5, `replayed loss ${r.loss} vs logged ${r.loggedLoss}`);
 });
 
 test('the R1-Zero recipe runs end to end in miniature and writes its run folder', async () => {

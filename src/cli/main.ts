@@ -85,6 +85,27 @@ program
   });
 
 program
+  .command('replay')
+  .description('recompute a recorded GRPO step offline (its log-probs and loss) from rollouts.jsonl')
+  .requiredOption('--run <dir>', 'the GRPO run folder (rollouts.jsonl, grpo.json)')
+  .requiredOption('--step <n>', 'the step to replay', (v) => Number(v))
+  .requiredOption('--model <dir>', 'the policy before that step (the checkpoint of step n-1)')
+  .option('--ref <dir>', 'the reference policy of that step (needed when beta > 0)')
+  .action(async (o: { run: string; step: number; model: string; ref?: string }) => {
+    const fs = await import('node:fs');
+    const path = await import('node:path');
+    const { loadModel } = await import('../models/load.js');
+    const { readRollout, replayStep } = await import('../rl/replay.js');
+    const { Tokenizer } = await import('../tokenizer/tokenizer.js');
+    const config = JSON.parse(fs.readFileSync(path.join(o.run, 'grpo.json'), 'utf8'));
+    const tok = fs.existsSync(path.join(o.model, 'tokenizer.json')) ? Tokenizer.fromFile(o.model) : null;
+    const r = replayStep(loadModel(o.model), readRollout(o.run, o.step), config, {
+      padId: tok?.padId ?? tok?.eosId ?? 0, ref: o.ref ? loadModel(o.ref) : undefined,
+    });
+    console.log(`step ${o.step}: loss ${r.loss.toPrecision(7)} (logged ${r.loggedLoss.toPrecision(7)}), max |Δ log π| ${r.maxLogprobDiff.toExponential(2)}`);
+  });
+
+program
   .command('eval')
   .description('pass@1 from K samples, cons@K majority voting and pass@k on a dataset')
   .requiredOption('--model <dir>', 'checkpoint folder (with tokenizer.json)')

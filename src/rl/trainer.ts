@@ -188,6 +188,7 @@ export async function trainGrpo(run: GrpoRun): Promise<GrpoStepMetrics[]> {
     rollouts: path.join(run.runDir, 'rollouts.jsonl'),
   };
   for (const f of Object.values(files)) fs.rmSync(f, { force: true });
+  fs.writeFileSync(path.join(run.runDir, 'grpo.json'), JSON.stringify(c, null, 2) + '\n');
   log(describeObjective(c));
 
   const rng = new Rng(run.seed);
