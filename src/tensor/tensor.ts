@@ -159,8 +159,3 @@ export function full(shape: readonly number[], value: number, opts: { dtype?: DT
   if (value !== 0) t.backend.fill(t.storage, value);
   return t;
 }
-
-/** An uninitialised-in-spirit output buffer for a kernel (backends zero it). */
-export function empty(backend: Backend, dtype: DType, shape: readonly number[]): Storage {
-  return backend.alloc(dtype, numel(shape));
-}
