@@ -39,7 +39,7 @@ export const ZeroConfigSchema = z.object({
     model: z.string().default('deepseek-v3-mini'),
   }).strict().default({}),
   grpo: z.object({
-    steps: z.number().int().positive().default(40),
+    steps: z.number().int().positive().default(30),
     prompts_per_step: z.number().int().positive().default(8),
     num_generations: z.number().int().min(2).default(8),
     max_completion_length: z.number().int().positive().default(96),
