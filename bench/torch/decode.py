@@ -16,6 +16,8 @@ import argparse
 import os
 import sys
 
+from runtime import prepare_runtime
+
 
 def parse_args():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -29,21 +31,7 @@ def parse_args():
 
 
 args = parse_args()
-# Thread pools are sized when the libraries load (Debian's torch uses OpenBLAS, which ignores
-# torch.set_num_threads): fix them before importing torch. Same runtime tuning as train_step.py.
-for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[var] = str(args.threads)
-RUNTIME_ENV = {
-    "MALLOC_MMAP_THRESHOLD_": str(1 << 32),
-    "MALLOC_TRIM_THRESHOLD_": str(1 << 34),
-    "MALLOC_TOP_PAD_": str(1 << 30),
-    "OMP_WAIT_POLICY": "PASSIVE",
-}
-if os.environ.get("R1TS_TORCH_PEER_EXEC") != "1":
-    os.environ.update(RUNTIME_ENV)
-    os.environ["R1TS_TORCH_PEER_EXEC"] = "1"
-    sys.stdout.flush()
-    os.execv(sys.executable, [sys.executable] + sys.argv)
+prepare_runtime(args.threads)  # before torch is imported (see runtime.py)
 
 import json  # noqa: E402
 import statistics  # noqa: E402

@@ -17,6 +17,8 @@ import argparse
 import os
 import sys
 
+from runtime import prepare_runtime
+
 
 def parse_args():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -30,32 +32,13 @@ def parse_args():
     ap.add_argument("--no-mtp", action="store_true", help="leave out the MTP module of DeepSeek-V3 configs")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--plain-runtime", action="store_true",
-                    help="skip the malloc / OpenMP environment tuning (see RUNTIME_ENV)")
+                    help="skip the malloc / OpenMP environment tuning (see runtime.py)")
     ap.add_argument("--verbose", action="store_true", help="print each step's time to stderr")
     return ap.parse_args()
 
 
 args = parse_args()
-# The thread pools of OpenMP and of the BLAS (Debian's torch uses OpenBLAS, which ignores
-# torch.set_num_threads) are sized when the libraries load: fix them before importing torch.
-for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[var] = str(args.threads)
-# Give torch a fair runtime: glibc malloc hands large blocks (the [B,T,V] logits, activations) back to the
-# kernel on free and page-faults them in again on the next allocation, which on this machine costs more
-# than the arithmetic. Keep freed memory in the heap (what jemalloc/tcmalloc setups achieve), and let idle
-# OpenMP workers sleep rather than spin against OpenBLAS's own threads. glibc reads these at start-up,
-# so re-exec once with them set.
-RUNTIME_ENV = {
-    "MALLOC_MMAP_THRESHOLD_": str(1 << 32),
-    "MALLOC_TRIM_THRESHOLD_": str(1 << 34),
-    "MALLOC_TOP_PAD_": str(1 << 30),
-    "OMP_WAIT_POLICY": "PASSIVE",
-}
-if not args.plain_runtime and os.environ.get("R1TS_TORCH_PEER_EXEC") != "1":
-    os.environ.update(RUNTIME_ENV)
-    os.environ["R1TS_TORCH_PEER_EXEC"] = "1"
-    sys.stdout.flush()
-    os.execv(sys.executable, [sys.executable] + sys.argv)
+prepare_runtime(args.threads, tuned=not args.plain_runtime)  # before torch is imported (see runtime.py)
 
 import json  # noqa: E402
 import statistics  # noqa: E402
