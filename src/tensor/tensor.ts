@@ -6,6 +6,7 @@
 // view would do; the models are written so that the hot path needs few of them.
 import type { Backend, DType, HostArray, Storage } from '../backend/backend.js';
 import { defaultBackend } from '../backend/registry.js';
+import { product as numel } from '../backend/checks.js';
 
 /** A node of the autograd graph: the op that produced a tensor and how to differentiate it. */
 export interface GradNode {
@@ -103,18 +104,7 @@ export function makeResult(
   return out;
 }
 
-export function numel(shape: readonly number[]): number {
-  let n = 1;
-  for (const d of shape) n *= d;
-  return n;
-}
-
-export function contiguousStrides(shape: readonly number[]): number[] {
-  const strides = new Array<number>(shape.length);
-  let s = 1;
-  for (let i = shape.length - 1; i >= 0; i--) { strides[i] = s; s *= shape[i]; }
-  return strides;
-}
+export { product as numel, contiguousStrides } from '../backend/checks.js';
 
 export function normAxis(axis: number, ndim: number): number {
   const a = axis < 0 ? axis + ndim : axis;

@@ -10,6 +10,7 @@ import type {
 } from '../backend.js';
 import { HostStorage, host } from '../host.js';
 import { loadNative, getThreads, setThreads, type NativeAddon } from './native.js';
+import { contiguousStrides, kernelChecks, product } from '../checks.js';
 
 export { setThreads, getThreads };
 
@@ -23,13 +24,10 @@ const UNARY_OPS: readonly UnaryOp[] = [
 
 // ---- argument checks ----------------------------------------------------------------------------
 
-function fail(kernel: string, msg: string): never {
-  throw new Error(`cpu.${kernel}: ${msg}`);
-}
-
-function checkCount(kernel: string, what: string, n: number): void {
-  if (!Number.isInteger(n) || n < 0) fail(kernel, `${what} must be a non-negative integer, got ${n}`);
-}
+const checks = kernelChecks('cpu');
+// An explicitly typed `never` function, so that TypeScript narrows after calls to it.
+const fail: (kernel: string, msg: string) => never = checks.fail;
+const { checkCount, sameLength } = checks;
 
 /** int32 range for sizes handed to BLAS. */
 function checkInt32(kernel: string, what: string, n: number): void {
@@ -64,25 +62,11 @@ function num(kernel: string, what: string, s: Storage, need?: number): Float32Ar
   return d;
 }
 
-function sameLength(kernel: string, ...named: [string, Storage][]): number {
-  const n = named[0][1].length;
-  for (const [what, s] of named) {
-    if (s.length !== n) fail(kernel, `length mismatch: ${named.map(([w, t]) => `${w}=${t.length}`).join(', ')} (${what})`);
-  }
-  return n;
-}
-
 function checkIndices(kernel: string, what: string, idx: Int32Array, n: number, limit: number): void {
   for (let i = 0; i < n; i++) {
     const v = idx[i];
     if (!(v >= 0 && v < limit)) fail(kernel, `${what}[${i}] = ${v} is outside [0, ${limit})`);
   }
-}
-
-function product(shape: readonly number[]): number {
-  let n = 1;
-  for (const d of shape) n *= d;
-  return n;
 }
 
 function checkStrided(kernel: string, what: string, len: number, offset: number,
@@ -151,13 +135,6 @@ function collapse(shape: readonly number[], strides: readonly (readonly number[]
   meta.set(dims, 1);
   st.forEach((s, o) => meta.set(s, 1 + r * (1 + o)));
   return meta;
-}
-
-function contiguousStrides(shape: readonly number[]): number[] {
-  const s = new Array<number>(shape.length);
-  let acc = 1;
-  for (let d = shape.length - 1; d >= 0; d--) { s[d] = acc; acc *= shape[d]; }
-  return s;
 }
 
 /**

@@ -10,18 +10,16 @@ import type {
   AdamWStep, AttentionArgs, Backend, BinaryOp, CompareOp, DType, GemmArgs, HostArray, Storage, UnaryOp,
 } from '../backend.js';
 import { HostStorage, host, hostArray } from '../host.js';
+import { kernelChecks, product } from '../checks.js';
 
 type FloatArray = Float32Array | Float64Array;
 
 // ---- argument checks ----------------------------------------------------------------------------
 
-function fail(kernel: string, msg: string): never {
-  throw new Error(`ref.${kernel}: ${msg}`);
-}
-
-function checkCount(kernel: string, what: string, n: number): void {
-  if (!Number.isInteger(n) || n < 0) fail(kernel, `${what} must be a non-negative integer, got ${n}`);
-}
+const checks = kernelChecks('ref');
+// An explicitly typed `never` function, so that TypeScript narrows after calls to it.
+const fail: (kernel: string, msg: string) => never = checks.fail;
+const { checkCount, sameLength } = checks;
 
 /** The float array behind s, checking it holds at least `need` elements. */
 function fbuf(kernel: string, what: string, s: Storage, need?: number): FloatArray {
@@ -48,22 +46,8 @@ function abuf(kernel: string, what: string, s: Storage, need?: number): HostArra
   return d;
 }
 
-function sameLength(kernel: string, ...named: [string, Storage][]): number {
-  const n = named[0][1].length;
-  for (const [what, s] of named) {
-    if (s.length !== n) fail(kernel, `length mismatch: ${named.map(([w, t]) => `${w}=${t.length}`).join(', ')} (${what})`);
-  }
-  return n;
-}
-
 function checkIndex(kernel: string, what: string, pos: number, value: number, limit: number): void {
   if (!(value >= 0 && value < limit)) fail(kernel, `${what}[${pos}] = ${value} is outside [0, ${limit})`);
-}
-
-function product(shape: readonly number[]): number {
-  let n = 1;
-  for (const d of shape) n *= d;
-  return n;
 }
 
 /** Lowest and highest element offset reachable through (shape, strides) from offset. */
