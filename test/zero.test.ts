@@ -11,7 +11,7 @@ import { Tokenizer } from '../src/tokenizer/tokenizer.js';
 import { trainBpe } from '../src/tokenizer/bpe-trainer.js';
 import { defaultGrpoConfig } from '../src/rl/grpo.js';
 import { trainGrpo } from '../src/rl/trainer.js';
-import { runZero, ZeroConfigSchema } from '../src/recipes/r1-zero.js';
+import { runZero, zeroProblems, ZeroConfigSchema } from '../src/recipes/r1-zero.js';
 import { readRollout, replayStep } from '../src/rl/replay.js';
 import { createModel, loadModel } from '../src/models/load.js';
 
@@ -83,4 +83,19 @@ test('the R1-Zero recipe runs end to end in miniature and writes its run folder'
   assert.match(lines.join('\n'), /pass@1\s+\S+%\s+\S+%/);
   assert.match(lines.join('\n'), /cons@2/);
   assert.ok(r.after.pass1 >= 0 && r.after.pass1 <= 1);
+  // The model is asked the actual questions, in evaluation and in RL.
+  for (const p of r.before.problems) assert.match(p.question, /^Compute \d+ [-+*] \d+$/);
+  const sample = JSON.parse(fs.readFileSync(path.join(runDir, 'grpo', 'samples.jsonl'), 'utf8').split('\n')[0]);
+  assert.match(sample.prompt, /User: Compute \d+ [-+*] \d+\. Assistant:$/);
+});
+
+test('zero problems: R1-Zero prompts of the suites\' questions, suites interleaved', async () => {
+  const ps = await zeroProblems(['arithmetic', 'linear'], 'test', 0, 6);
+  assert.equal(ps.length, 6);
+  ps.forEach((p, i) => {
+    assert.equal(p.task?.suite, i % 2 === 0 ? 'arithmetic' : 'linear');
+    assert.ok(p.prompt.startsWith('A conversation between User and Assistant.'));
+    assert.ok(p.prompt.endsWith(`User: ${p.task!.question}. Assistant:`), p.prompt.slice(-60));
+    assert.equal(p.answer, p.task!.answer);
+  });
 });

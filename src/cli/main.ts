@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import type { PromptStyle } from '../data/template.js';
 // The r1ts command.
 import { Command } from 'commander';
 import { conformanceCommand } from './commands/conformance.js';
@@ -74,12 +75,12 @@ program
   .option('--steps <n>', 'GRPO steps', (v) => Number(v), 100)
   .option('--prompts-per-step <n>', 'distinct prompts per step', (v) => Number(v), 8)
   .option('--lr <x>', 'learning rate', (v) => Number(v), 1e-5)
-  .option('--prompt-style <s>', 'r1-zero (the R1-Zero template) or compact', 'r1-zero')
+  .option('--prompt-style <s>', 'r1-zero (the R1-Zero template), compact ("User: … Assistant:"), or raw (the data holds whole prompts)', 'r1-zero')
   .option('--seed <n>', 'seed', (v) => Number(v), 0)
   .option('--set <key=value...>', 'GRPO settings, TRL names: num_generations, temperature, top_p, max_completion_length, loss_type, epsilon, epsilon_high, beta, scale_rewards, num_iterations, ref_model_sync_steps, dynamic_sampling, mask_truncated_completions', [])
   .option('--run-dir <dir>', 'run folder')
   .option('--quiet', 'no progress bar')
-  .action(async (o: { model: string; data: string; reward: string; steps: number; promptsPerStep: number; lr: number; promptStyle: 'r1-zero' | 'compact'; seed: number; set: string[]; runDir?: string; quiet?: boolean }) => {
+  .action(async (o: { model: string; data: string; reward: string; steps: number; promptsPerStep: number; lr: number; promptStyle: PromptStyle; seed: number; set: string[]; runDir?: string; quiet?: boolean }) => {
     const { grpoCommand } = await import('./commands/grpo.js');
     await grpoCommand(o);
   });

@@ -22,10 +22,11 @@ export function compactPrompt(question: string): string {
   return `User: ${question}. Assistant:`;
 }
 
-export type PromptStyle = 'r1-zero' | 'compact';
+/** 'raw': the text is already the whole prompt (a dataset written with its own template). */
+export type PromptStyle = 'r1-zero' | 'compact' | 'raw';
 
 export function formatPrompt(question: string, style: PromptStyle = 'r1-zero'): string {
-  return style === 'compact' ? compactPrompt(question) : r1ZeroPrompt(question);
+  return style === 'compact' ? compactPrompt(question) : style === 'raw' ? question : r1ZeroPrompt(question);
 }
 
 /** A well-formed response: " <think> {think} </think> <answer> {answer} </answer>". */

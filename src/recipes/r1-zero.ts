@@ -37,6 +37,10 @@ export const ZeroConfigSchema = z.object({
     lr: z.number().default(3e-3),
     vocab_size: z.number().int().default(1024),
     model: z.string().default('deepseek-v3-mini'),
+    /** Share of corpus documents with the short prompt instead of the R1-Zero template. */
+    compact_share: z.number().min(0).max(1).default(0),
+    /** Relative weights of the corpus's document kinds; default the corpus's own mix. */
+    mix: z.record(z.number().min(0)).optional(),
   }).strict().default({}),
   grpo: z.object({
     steps: z.number().int().positive().default(30),
@@ -68,13 +72,14 @@ export interface ZeroResult {
   after: EvalReport;
 }
 
-async function problems(suites: string[], split: 'train' | 'test', seed: number, limit?: number): Promise<PromptRecord[]> {
+/** The problems of the suites' train or held-out split as R1-Zero prompts, suites interleaved. */
+export async function zeroProblems(suites: string[], split: 'train' | 'test', seed: number, limit?: number): Promise<PromptRecord[]> {
   const out: PromptRecord[] = [];
   for (const s of suites) {
     const records = await loadDataset(`builtin:${s}:${split}`, { seed });
     for (const r of records) {
-      const task = r['task'] as Task | undefined;
-      out.push({ prompt: r1ZeroPrompt(String(r['question'])), answer: String(r['answer']), task, meta: { question: r['question'], suite: s } });
+      // A builtin record's prompt is the bare question; the template is applied here.
+      out.push({ prompt: r1ZeroPrompt(r.prompt), answer: String(r.answer), task: r.task, meta: { question: r.prompt, suite: s } });
     }
   }
   // Interleave suites so that a prefix covers all of them.
@@ -98,14 +103,17 @@ export async function runZero(config: ZeroConfig, opts: { quiet?: boolean; log?:
   const pre = await runSupervised('pretrain', parseTrainConfig({
     run_dir: path.join(runDir, 'pretrain'), seed: config.seed,
     model: { config: p.model }, tokenizer: { vocab_size: p.vocab_size, pretokenizer: 'digits' },
-    data: { source: 'builtin:corpus', n_docs: p.n_docs, seq_len: p.seq_len, batch_size: p.batch_size },
+    data: {
+      source: 'builtin:corpus', n_docs: p.n_docs, seq_len: p.seq_len, batch_size: p.batch_size,
+      corpus: { suites: config.suites, mix: p.mix, compact_share: p.compact_share },
+    },
     steps: p.steps, optim: { lr: p.lr, warmup: Math.min(30, Math.floor(p.steps / 10)) },
     checkpoint_every: 0, keep_checkpoints: 1,
   }, 'zero.pretrain'), { quiet: opts.quiet, log });
   const { model, tokenizer } = pre;
 
   // 2. Evaluation before RL.
-  const heldOut = await problems(config.suites, 'test', config.seed, config.eval.problems);
+  const heldOut = await zeroProblems(config.suites, 'test', config.seed, config.eval.problems);
   const evalOpts = {
     samples: config.eval.samples, temperature: config.eval.temperature, topP: config.eval.top_p,
     maxNewTokens: config.grpo.max_completion_length, seed: config.seed + 1, quiet: opts.quiet,
@@ -118,7 +126,7 @@ export async function runZero(config: ZeroConfig, opts: { quiet?: boolean; log?:
   // 3. GRPO with accuracy + format rewards.
   const g = config.grpo;
   log(`\n[3/4] GRPO (${g.steps} steps × ${g.prompts_per_step} prompts × ${g.num_generations} samples) — ${elapsed()}`);
-  const trainPrompts = await problems(config.suites, 'train', config.seed);
+  const trainPrompts = await zeroProblems(config.suites, 'train', config.seed);
   fs.cpSync(path.join(pre.runDir, 'tokenizer'), path.join(runDir, 'grpo', 'tokenizer'), { recursive: true });
   await trainGrpo({
     model, tokenizer, prompts: trainPrompts,

@@ -38,6 +38,15 @@ export const TrainConfigSchema = z.object({
     seq_len: z.number().int().min(8).default(256),
     /** Sequences per micro-batch. */
     batch_size: z.number().int().positive().default(16),
+    /** What builtin:corpus and builtin:sft generate (see src/data/corpus.ts). */
+    corpus: z.object({
+      /** Task suites, in equal shares. */
+      suites: z.array(z.string()).min(1).default(['arithmetic', 'countdown', 'linear']),
+      /** Relative weights of the document kinds (pretraining); default the corpus's own mix. */
+      mix: z.record(z.number().min(0)).optional(),
+      /** Share of documents with the short "User: … Assistant:" prompt instead of the R1-Zero template. */
+      compact_share: z.number().min(0).max(1).default(0),
+    }).strict().default({}),
   }).strict().default({}),
   /** Optimizer steps. */
   steps: z.number().int().positive().default(300),

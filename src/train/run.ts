@@ -10,7 +10,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SftTokens, packSequences } from '../data/packing.js';
-import { generateCorpus, generateSftExamples } from '../data/corpus.js';
+import { generateCorpus, generateSftExamples, type CorpusMix } from '../data/corpus.js';
 import { loadDataset } from '../data/dataset.js';
 import type { CausalLM } from '../models/common.js';
 import { loadConfig, ModelConfig, parseConfig } from '../models/config.js';
@@ -136,7 +136,10 @@ async function trainingTexts(config: TrainConfig, mode: TrainMode): Promise<stri
 
 async function pretrainDocuments(config: TrainConfig): Promise<string[]> {
   const src = config.data.source;
-  if (src === 'builtin:corpus') return generateCorpus(config.seed, { nDocs: config.data.n_docs });
+  const c = config.data.corpus;
+  if (src === 'builtin:corpus') {
+    return generateCorpus(config.seed, { nDocs: config.data.n_docs, suites: c.suites, mix: c.mix as Partial<CorpusMix> | undefined, compactShare: c.compact_share });
+  }
   if (src.endsWith('.txt')) return fs.readFileSync(src, 'utf8').split(/\n\s*\n/).filter((d) => d.trim().length > 0);
   const field = config.data.fields['text'] ?? 'text';
   const records = await loadDataset(src, { fields: { text: field } });
@@ -146,7 +149,8 @@ async function pretrainDocuments(config: TrainConfig): Promise<string[]> {
 async function sftPairs(config: TrainConfig): Promise<{ prompt: string; response: string }[]> {
   const src = config.data.source;
   if (src === 'builtin:sft' || src === 'builtin:corpus') {
-    return generateSftExamples(config.seed, { n: config.data.n_docs }).map((e) => ({ prompt: e.prompt, response: e.response }));
+    const c = config.data.corpus;
+    return generateSftExamples(config.seed, { n: config.data.n_docs, suites: c.suites }).map((e) => ({ prompt: e.prompt, response: e.response }));
   }
   const fields = { prompt: config.data.fields['prompt'] ?? 'prompt', response: config.data.fields['response'] ?? 'response' };
   const records = await loadDataset(src, { fields });

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
 import { loadDataset } from '../../data/dataset.js';
-import { formatPrompt } from '../../data/template.js';
+import { formatPrompt, type PromptStyle } from '../../data/template.js';
 import type { Task } from '../../data/tasks.js';
 import { loadModel } from '../../models/load.js';
 import { Tokenizer } from '../../tokenizer/tokenizer.js';
@@ -31,7 +31,7 @@ export interface GrpoCommandOptions {
   promptsPerStep: number;
   lr: number;
   runDir?: string;
-  promptStyle: 'r1-zero' | 'compact';
+  promptStyle: PromptStyle;
   seed: number;
   /** GRPO settings as key=value (TRL names), e.g. loss_type=dapo epsilon_high=0.28. */
   set: string[];
@@ -71,6 +71,7 @@ function grpoConfig(sets: string[]): GrpoConfig {
 }
 
 export async function grpoCommand(o: GrpoCommandOptions): Promise<void> {
+  if (!['r1-zero', 'compact', 'raw'].includes(o.promptStyle)) throw new Error(`--prompt-style: expected r1-zero, compact or raw, got '${o.promptStyle}'`);
   const grpo = grpoConfig(o.set);
   const rewards = parseRewards(o.reward, grpo.max_completion_length);
   const tokFile = path.join(o.model, 'tokenizer.json');
@@ -81,7 +82,7 @@ export async function grpoCommand(o: GrpoCommandOptions): Promise<void> {
   const prompts: PromptRecord[] = records.map((r, i) => {
     const question = r['question'] ?? r['prompt'];
     if (typeof question !== 'string') throw new Error(`${o.data}: record ${i + 1} has no 'question' or 'prompt' text`);
-    return { prompt: r['prompt'] !== undefined ? question : formatPrompt(question, o.promptStyle), answer: r['answer'] === undefined ? undefined : String(r['answer']), task: r['task'] as Task | undefined };
+    return { prompt: formatPrompt(question, o.promptStyle), answer: r['answer'] === undefined ? undefined : String(r['answer']), task: r['task'] as Task | undefined };
   });
   const runDir = path.resolve(o.runDir ?? path.join('runs', `grpo-${new Date().toISOString().replace(/[:.]/g, '-')}`));
   fs.mkdirSync(path.join(runDir, 'tokenizer'), { recursive: true });
