@@ -11,6 +11,37 @@
 
 namespace r1 {
 
+// y[j] = alpha · W[j, :k] · x + beta · y[j] for rows j in [j0, j1): four rows at a time, so
+// that each load of x serves four rows.
+static void gemv_rows(const float* W, i64 ldw, const float* x, float* y, i64 j0, i64 j1, i64 k, float alpha, float beta) {
+  auto put = [&](i64 j, float s) { y[j] = beta == 0.0f ? alpha * s : alpha * s + beta * y[j]; };
+  i64 j = j0;
+  for (; j + 4 <= j1; j += 4) {
+    const float* w0 = W + j * ldw;
+    const float* w1 = w0 + ldw;
+    const float* w2 = w1 + ldw;
+    const float* w3 = w2 + ldw;
+    float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+#pragma omp simd reduction(+ : s0, s1, s2, s3)
+    for (i64 i = 0; i < k; i++) {
+      const float xi = x[i];
+      s0 += w0[i] * xi; s1 += w1[i] * xi; s2 += w2[i] * xi; s3 += w3[i] * xi;
+    }
+    put(j, s0); put(j + 1, s1); put(j + 2, s2); put(j + 3, s3);
+  }
+  for (; j < j1; j++) {
+    const float* w = W + j * ldw;
+    float s = 0;
+#pragma omp simd reduction(+ : s)
+    for (i64 i = 0; i < k; i++) s += w[i] * x[i];
+    put(j, s);
+  }
+}
+
+// Weights per thread below which a matrix-vector product stays on one thread: waking a second
+// thread costs more than it saves until the matrix is several MB.
+constexpr i64 kGemvParMin = 1 << 19;
+
 void sgemm_rm(bool transA, bool transB, int m, int n, int k, float alpha, const float* A, int lda,
               const float* B, int ldb, float beta, float* C, int ldc) {
   if (m <= 0 || n <= 0) return;
@@ -21,6 +52,39 @@ void sgemm_rm(bool transA, bool transB, int m, int n, int k, float alpha, const 
       if (beta == 0.0f) std::fill(c, c + n, 0.0f);
       else for (int j = 0; j < n; j++) c[j] *= beta;
     }
+    return;
+  }
+  // A single row or column is a matrix-vector product. sgemm would first pack the whole matrix
+  // (a second pass over it); sgemv streams it once, which is what batch-1 decoding is bound by.
+  // With beta = 0, BLAS must not read C, but sgemv implements it as a scaling of y, so
+  // garbage (NaN) in an unzeroed output would survive: clear it first.
+  if (m == 1 && beta == 0.0f) std::fill(C, C + n, 0.0f);
+  if (n == 1 && m > 1 && beta == 0.0f) for (int i = 0; i < m; i++) C[static_cast<i64>(i) * ldc] = 0.0f;
+  if (m == 1 && transB && !transA) {
+    // The linear layer of a single token: c (1×n) = a (1×k) · Bᵀ, B (n×k) row-major.
+    const int nt = omp_in_parallel() ? 1 : nthreads_for(static_cast<i64>(n) * k, kGemvParMin);
+    if (nt > 1) {
+#pragma omp parallel num_threads(nt)
+      {
+        const int t = omp_get_thread_num();
+        const i64 per = (n + nt - 1) / nt;
+        gemv_rows(B, ldb, A, C, std::min<i64>(n, t * per), std::min<i64>(n, (t + 1) * per), k, alpha, beta);
+      }
+    } else {
+      gemv_rows(B, ldb, A, C, 0, n, k, alpha, beta);
+    }
+    return;
+  }
+  if (m == 1) {
+    // c (1×n) = a (1×k) · op(B): rows of op(B)ᵀ dotted with a.
+    cblas_sgemv(CblasRowMajor, transB ? CblasNoTrans : CblasTrans, transB ? n : k, transB ? k : n, alpha, B, ldb,
+                A, transA ? lda : 1, beta, C, 1);
+    return;
+  }
+  if (n == 1) {
+    // c (m×1) = op(A) (m×k) · b (k×1).
+    cblas_sgemv(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transA ? k : m, transA ? m : k, alpha, A, lda,
+                B, transB ? 1 : ldb, beta, C, ldc);
     return;
   }
   cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,

@@ -199,11 +199,21 @@ test('gemm: all transposes, awkward sizes, offsets, batches, alpha/beta', () => 
   gemmCase(4, 6, 0, false, false, 2, { beta: 0.5 }); // k = 0: C = beta C
   gemmCase(64, 48, 40, false, true, 24); // many small: parallel over the batch
   gemmCase(200, 136, 257, true, false, 1, { tol: 2e-5 }); // large
-  // beta = 0 does not read C (NaN in C stays out)
-  const c = cpu.upload(new Float32Array(4).fill(NaN), 'f32');
-  cpu.gemm({ transA: false, transB: false, m: 2, n: 2, k: 1, alpha: 1, beta: 0, a: cpu.upload([1, 2], 'f32'), aOffset: 0, lda: 1, strideA: 0,
-    b: cpu.upload([3, 4], 'f32'), bOffset: 0, ldb: 2, strideB: 0, c, cOffset: 0, ldc: 2, strideC: 0, batch: 1 });
-  assert.deepEqual(Array.from(cpu.read(c)), [3, 4, 6, 8]);
+  // a single row or column (the matrix-vector path), padded, with alpha and beta
+  for (const ta of [false, true]) for (const tb of [false, true]) {
+    gemmCase(1, 13, 9, ta, tb, 2, { alpha: 0.5, beta: 0.75, pad: 2 });
+    gemmCase(11, 1, 9, ta, tb, 2, { alpha: -1.5, beta: 0.25, pad: 3 });
+    gemmCase(1, 300, 257, ta, tb, 1, { pad: 1, tol: 2e-5 });
+  }
+  // beta = 0 does not read C (NaN in C stays out), on the matrix and the matrix-vector paths
+  for (const [m, n, k] of [[2, 2, 1], [1, 4, 1], [4, 1, 1]]) {
+    const c = cpu.upload(new Float32Array(4).fill(NaN), 'f32');
+    const a = [1, 2, 3, 4].slice(0, m * k), b = [3, 4, 5, 6].slice(0, k * n);
+    cpu.gemm({ transA: false, transB: false, m, n, k, alpha: 1, beta: 0, a: cpu.upload(a, 'f32'), aOffset: 0, lda: k, strideA: 0,
+      b: cpu.upload(b, 'f32'), bOffset: 0, ldb: n, strideB: 0, c, cOffset: 0, ldc: n, strideC: 0, batch: 1 });
+    const want = Array.from({ length: m * n }, (_, i) => a[Math.floor(i / n)] * b[i % n]);
+    assert.deepEqual(Array.from(cpu.read(c)), want, `m=${m} n=${n}`);
+  }
 });
 
 test('gemm: wrong sizes throw', () => {

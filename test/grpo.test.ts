@@ -98,9 +98,14 @@ test('the GRPO loss gradient matches finite differences (every variant)', () => 
 });
 
 test('packing: prompts and completions right-padded, the mask covers completion targets only', () => {
-  const p = packRollouts([[1, 2, 3], [4]], [[5, 6], [7, 8, 9]], [true, false], 0, ref);
+  const p = packRollouts([[1, 2, 3], [4]], [[5, 6], [7, 8, 9]], [true, false], 0, ref, 1);
   assert.deepEqual(Array.from(p.ids.toArray()), [1, 2, 3, 5, 6, 4, 7, 8, 9, 0]);
   // row 0: targets at positions 3, 4 (tokens 5, 6) ⇒ mask[2], mask[3]; row 1 dropped (keep false)
   assert.deepEqual(Array.from(p.mask.toArray()), [0, 0, 1, 1, 0, 0, 0, 0]);
   assert.deepEqual(p.tokensPerRow, [2, 0]);
+  // Lengths rounded up to a multiple (4 here): the extra columns are padding outside the mask.
+  const q = packRollouts([[1, 2, 3], [4]], [[5, 6], [7, 8, 9]], [true, true], 0, ref, 4);
+  assert.deepEqual(q.ids.shape, [2, 8]);
+  assert.deepEqual(Array.from(q.ids.toArray()), [1, 2, 3, 5, 6, 0, 0, 0, 4, 7, 8, 9, 0, 0, 0, 0]);
+  assert.deepEqual(Array.from(q.mask.toArray()), [0, 0, 1, 1, 0, 0, 0, 1, 1, 1, 0, 0, 0, 0]);
 });

@@ -103,11 +103,17 @@ export interface RolloutBatch {
   tokensPerRow: number[];
 }
 
-/** Builds the padded batch from prompts and completions (token ids). */
-export function packRollouts(prompts: number[][], completions: number[][], keep: boolean[], padId: number, backend?: Backend):
-  { ids: Tensor; mask: Tensor; tokensPerRow: number[] } {
+/**
+ * Builds the padded batch from prompts and completions (token ids). Rows are right-padded to
+ * a length that is a multiple of `lengthMultiple`: each step's batch then has one of a few
+ * shapes, and the allocator reuses the buffers of earlier steps instead of growing the heap
+ * (padding sits after every real token, so causal attention never sees it, and takes no loss).
+ */
+export function packRollouts(prompts: number[][], completions: number[][], keep: boolean[], padId: number, backend?: Backend,
+  lengthMultiple = 32): { ids: Tensor; mask: Tensor; tokensPerRow: number[] } {
   const B = prompts.length;
-  const L = Math.max(...prompts.map((p, i) => p.length + completions[i].length));
+  const longest = Math.max(...prompts.map((p, i) => p.length + completions[i].length));
+  const L = Math.ceil(longest / lengthMultiple) * lengthMultiple;
   const ids = new Int32Array(B * L).fill(padId);
   const mask = new Float32Array(B * (L - 1));
   const tokensPerRow: number[] = [];
