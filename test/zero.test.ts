@@ -10,7 +10,7 @@ import { presetConfig } from '../src/models/presets.js';
 import { Tokenizer } from '../src/tokenizer/tokenizer.js';
 import { trainBpe } from '../src/tokenizer/bpe-trainer.js';
 import { defaultGrpoConfig } from '../src/rl/grpo.js';
-import { trainGrpo } from '../src/rl/trainer.js';
+import { resumeGrpo, trainGrpo } from '../src/rl/trainer.js';
 import { runZero, zeroProblems, ZeroConfigSchema } from '../src/recipes/r1-zero.js';
 import { readRollout, replayStep } from '../src/rl/replay.js';
 import { createModel, loadModel } from '../src/models/load.js';
@@ -98,4 +98,35 @@ test('zero problems: R1-Zero prompts of the suites\' questions, suites interleav
     assert.ok(p.prompt.endsWith(`User: ${p.task!.question}. Assistant:`), p.prompt.slice(-60));
     assert.equal(p.answer, p.task!.answer);
   });
+});
+
+test('an interrupted GRPO run resumes from its checkpoint and continues exactly', async () => {
+  const texts = Array.from({ length: 100 }, (_, i) => `User: count ${i % 7}. Assistant: ${i} ${i + 1} ${i + 2}`);
+  const tok = Tokenizer.fromBpe(trainBpe(texts, { vocabSize: 300, specialTokens: ['<|end|>'] }), { eosToken: '<|end|>' });
+  const fresh = () => createModel(parseConfig(presetConfig('deepseek-v3-tiny', tok.vocabSize, { eos: tok.eosId ?? undefined }), 'tiny'), { seed: 4 });
+  const base = {
+    tokenizer: tok, prompts: Array.from({ length: 5 }, (_, i) => ({ prompt: `User: count ${i}. Assistant:` })),
+    rewards: [{ name: 'digits', fn: (c: { completion: string }) => (c.completion.match(/[0-9]/g)?.length ?? 0) / Math.max(c.completion.length, 1), weight: 1 }],
+    // β > 0 so that the reference policy has to be restored too.
+    grpo: { ...defaultGrpoConfig, num_generations: 4, max_completion_length: 8, beta: 0.05, ref_model_sync_steps: 3 },
+    steps: 5, promptsPerStep: 2, lr: 3e-3, warmup: 1, clip: 1, weightDecay: 0, seed: 7, biasUpdateSpeed: 0.001,
+    checkpointEvery: 2, samplesPerStep: 1, quiet: true, log: () => {},
+  };
+  const whole = fs.mkdtempSync(path.join(os.tmpdir(), 'r1ts-grpo-whole-'));
+  const a = await trainGrpo({ ...base, model: fresh(), runDir: whole });
+
+  const broken = fs.mkdtempSync(path.join(os.tmpdir(), 'r1ts-grpo-cut-'));
+  fs.mkdirSync(path.join(broken, 'tokenizer'));
+  // Dies during step 3, after logging it: the logs run past the checkpoint of step 2.
+  await assert.rejects(trainGrpo({ ...base, model: fresh(), runDir: broken, onStep: (m) => { if (m.step === 3) throw new Error('killed'); } }), /killed/);
+  const { model, resumeFrom } = resumeGrpo(path.join(broken, 'checkpoints', 'step-0000002'));
+  const b = await trainGrpo({ ...base, model, runDir: broken, resumeFrom });
+  assert.deepEqual(b.map((m) => m.step), [3, 4, 5]);
+
+  const logged = (dir: string) => fs.readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const pick = (m: Record<string, number>) => [m.step, m.reward, m.loss, m.kl, m.clip_fraction, m.grad_norm];
+  assert.deepEqual(logged(broken).map(pick), logged(whole).map(pick));
+  assert.deepEqual(a.slice(2).map(pick), b.map(pick));
+  const rollouts = (dir: string) => fs.readFileSync(path.join(dir, 'rollouts.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).completions);
+  assert.deepEqual(rollouts(broken), rollouts(whole));
 });

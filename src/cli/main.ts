@@ -69,8 +69,8 @@ program
 program
   .command('grpo')
   .description('GRPO on a checkpoint (DeepSeek-V3, Qwen2 or Llama, HF layout with tokenizer.json) with rule-based rewards')
-  .requiredOption('--model <dir>', 'checkpoint folder')
-  .requiredOption('--data <source>', 'builtin:arithmetic:train, builtin:countdown:train, or a .jsonl/.parquet file with question/prompt and answer')
+  .option('--model <dir>', 'checkpoint folder (required unless --resume)')
+  .option('--data <source>', '(required unless --resume) builtin:arithmetic:train, builtin:countdown:train, or a .jsonl/.parquet file with question/prompt and answer')
   .option('--reward <list>', 'rewards: accuracy, format, language[:en|zh], overlong[:max:cache], code; name:weight', 'accuracy,format')
   .option('--steps <n>', 'GRPO steps', (v) => Number(v), 100)
   .option('--prompts-per-step <n>', 'distinct prompts per step', (v) => Number(v), 8)
@@ -79,8 +79,11 @@ program
   .option('--seed <n>', 'seed', (v) => Number(v), 0)
   .option('--set <key=value...>', 'GRPO settings, TRL names: num_generations, temperature, top_p, max_completion_length, loss_type, epsilon, epsilon_high, beta, scale_rewards, num_iterations, ref_model_sync_steps, dynamic_sampling, mask_truncated_completions', [])
   .option('--run-dir <dir>', 'run folder')
+  .option('--checkpoint-every <n>', 'save a checkpoint every N steps (and at the end)', (v) => Number(v), 50)
+  .option('--resume', 'continue the run in --run-dir from its latest checkpoint, with its saved options (--model and --data are then not needed)')
   .option('--quiet', 'no progress bar')
-  .action(async (o: { model: string; data: string; reward: string; steps: number; promptsPerStep: number; lr: number; promptStyle: PromptStyle; seed: number; set: string[]; runDir?: string; quiet?: boolean }) => {
+  .action(async (o: { model: string; data: string; reward: string; steps: number; promptsPerStep: number; lr: number; promptStyle: PromptStyle; seed: number; set: string[]; runDir?: string; quiet?: boolean; checkpointEvery: number; resume?: boolean }) => {
+    if (!o.resume && (!o.model || !o.data)) throw new Error('grpo: --model and --data are required (or --resume --run-dir DIR)');
     const { grpoCommand } = await import('./commands/grpo.js');
     await grpoCommand(o);
   });

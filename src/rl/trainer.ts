@@ -8,6 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { affine, backward, exp, gatherLast, logSoftmax, mul, narrow, noGrad, reshape, Rng, sum, Tensor, tensor } from '../tensor/index.js';
+import type { RngState } from '../tensor/random.js';
 import type { CausalLM } from '../models/common.js';
 import { createModel } from '../models/load.js';
 import { DeepseekV3ForCausalLM } from '../models/deepseek-v3.js';
@@ -18,7 +19,8 @@ import { RewardInput, RewardSpec, scoreAll } from './rewards.js';
 import { hasReflection } from '../eval/metrics.js';
 import { AdamW, clipScale } from '../train/optim.js';
 import { warmupCosine } from '../train/schedule.js';
-import { saveCheckpoint } from '../train/checkpoint.js';
+import { loadCheckpoint, saveCheckpoint, truncateStepLog } from '../train/checkpoint.js';
+import { loadModel } from '../models/load.js';
 import { Progress } from '../train/progress.js';
 import { describeObjective, GrpoConfig, grpoLoss, groupAdvantages, packRollouts, RolloutBatch, tokenLogprobs } from './grpo.js';
 
@@ -54,6 +56,18 @@ export interface GrpoRun {
   log?: (s: string) => void;
   /** Called after every step (e.g. to evaluate periodically). */
   onStep?: (m: GrpoStepMetrics) => void;
+  /**
+   * Continue an interrupted run from one of its checkpoints (`runDir/checkpoints/step-N`):
+   * `model` must be that checkpoint's model (see resumeGrpo). The optimizer, the RNG, the
+   * prompt cursor and (β > 0) the reference policy are restored, and the logs are cut back to
+   * step N, so the run continues exactly as if it had not stopped.
+   */
+  resumeFrom?: string;
+}
+
+/** The model of a GRPO checkpoint, to pass with resumeFrom. */
+export function resumeGrpo(checkpoint: string): { model: CausalLM; resumeFrom: string } {
+  return { model: loadCheckpoint(checkpoint).model, resumeFrom: checkpoint };
 }
 
 export interface GrpoStepMetrics {
@@ -187,7 +201,12 @@ export async function trainGrpo(run: GrpoRun): Promise<GrpoStepMetrics[]> {
     samples: path.join(run.runDir, 'samples.jsonl'),
     rollouts: path.join(run.runDir, 'rollouts.jsonl'),
   };
-  for (const f of Object.values(files)) fs.rmSync(f, { force: true });
+  const resumed = run.resumeFrom ? loadCheckpoint(run.resumeFrom) : null;
+  const startStep = resumed?.state.step ?? 0;
+  for (const f of Object.values(files)) {
+    if (resumed) truncateStepLog(f, startStep);
+    else fs.rmSync(f, { force: true });
+  }
   fs.writeFileSync(path.join(run.runDir, 'grpo.json'), JSON.stringify(c, null, 2) + '\n');
   log(describeObjective(c));
 
@@ -196,18 +215,26 @@ export async function trainGrpo(run: GrpoRun): Promise<GrpoStepMetrics[]> {
   let cursor = 0;
   const nextPrompts = (n: number): PromptRecord[] => Array.from({ length: n }, () => run.prompts[order[cursor++ % order.length]]);
 
-  await preflight(run, rng.fork(), log);
+  if (resumed) {
+    rng.setState(resumed.state['rng'] as RngState);
+    cursor = Number(resumed.state['cursor']);
+    log(`resuming ${run.runDir} from step ${startStep}`);
+  } else {
+    await preflight(run, rng.fork(), log);
+  }
 
   const optimizer = new AdamW(model.namedParameters(), { lr: run.lr, weightDecay: run.weightDecay, beta1: 0.9, beta2: 0.99 });
-  let ref = c.beta > 0 ? cloneModel(model) : null;
+  if (resumed?.optimizerState) optimizer.setState(resumed.optimizerState);
+  const refDir = resumed ? path.join(run.resumeFrom!, 'reference') : null;
+  let ref = c.beta <= 0 ? null : refDir && fs.existsSync(refDir) ? loadModel(refDir, { backend: model.parameters()[0].backend }) : cloneModel(model);
   const moe = model instanceof DeepseekV3ForCausalLM ? model.moeLayers() : [];
   for (const m of moe) m.balanceAlpha = 0;
   const backend = model.parameters()[0].backend;
   const history: GrpoStepMetrics[] = [];
-  const progress = new Progress(run.steps, 0, run.quiet ?? false, 'grpo');
+  const progress = new Progress(run.steps, startStep, run.quiet ?? false, 'grpo');
   const t0 = performance.now();
 
-  for (let step = 0; step < run.steps; step++) {
+  for (let step = startStep; step < run.steps; step++) {
     const lr = warmupCosine(step, { peak: run.lr, warmup: run.warmup, total: run.steps, minRatio: 1 });
     model.eval();
     let ro = await rollout(model, tok, nextPrompts(run.promptsPerStep), run.rewards, c, rng);
@@ -292,7 +319,9 @@ export async function trainGrpo(run: GrpoRun): Promise<GrpoStepMetrics[]> {
     const last = step + 1 === run.steps;
     if (last || (run.checkpointEvery > 0 && (step + 1) % run.checkpointEvery === 0)) {
       const tokFiles = ['tokenizer.json', 'tokenizer_config.json'].map((f) => path.join(run.runDir, 'tokenizer', f)).filter((f) => fs.existsSync(f));
-      saveCheckpoint(path.join(run.runDir, 'checkpoints'), { model, optimizer, state: { step: step + 1, rng: rng.getState(), cursor }, tokenizerFiles: tokFiles, keep: 2 });
+      saveCheckpoint(path.join(run.runDir, 'checkpoints'), { model, optimizer, state: { step: step + 1, rng: rng.getState(), cursor }, tokenizerFiles: tokFiles, keep: 2,
+        extraModels: ref ? { reference: ref } : {},
+      });
     }
   }
   progress.stop();

@@ -29,6 +29,8 @@ export function checkpointName(step: number): string {
 /** Writes a checkpoint under dir/step-NNNNNNN atomically; keeps the newest `keep` (0 = all). */
 export function saveCheckpoint(dir: string, o: {
   model: CausalLM; optimizer?: AdamW; state: TrainerState; tokenizerFiles?: string[]; keep?: number;
+  /** Further models saved in sub-folders of the checkpoint (e.g. GRPO's reference policy). */
+  extraModels?: Record<string, CausalLM>;
 }): string {
   fs.mkdirSync(dir, { recursive: true });
   removeLeftovers(dir);
@@ -37,6 +39,7 @@ export function saveCheckpoint(dir: string, o: {
   fs.rmSync(tmp, { recursive: true, force: true });
   fs.mkdirSync(tmp);
   saveModel(o.model, tmp);
+  for (const [name, m] of Object.entries(o.extraModels ?? {})) saveModel(m, path.join(tmp, name));
   for (const f of o.tokenizerFiles ?? []) fs.copyFileSync(f, path.join(tmp, path.basename(f)));
   if (o.optimizer) writeOptimizer(path.join(tmp, 'optimizer.safetensors'), o.optimizer.getState());
   writeJsonSync(path.join(tmp, 'trainer_state.json'), o.state);
@@ -118,6 +121,18 @@ function removeLeftovers(dir: string): void {
 function processAlive(pid: number): boolean {
   if (pid === process.pid) return false; // our own leftover from an earlier failed save
   try { process.kill(pid, 0); return true; } catch { return false; }
+}
+
+/**
+ * After a crash a per-step log (JSON lines with a `step` field) may run past the checkpoint
+ * being resumed: keep the lines of steps ≤ step.
+ */
+export function truncateStepLog(file: string, step: number): void {
+  if (!fs.existsSync(file)) return;
+  const kept = fs.readFileSync(file, 'utf8').split('\n').filter((line) => {
+    try { return line.trim() !== '' && (JSON.parse(line) as { step: number }).step <= step; } catch { return false; }
+  });
+  fs.writeFileSync(file, kept.map((l) => l + '\n').join(''));
 }
 
 /** JSON written to a temp file, fsynced, renamed. */

@@ -20,7 +20,7 @@ import { Tokenizer } from '../tokenizer/tokenizer.js';
 import { trainBpe } from '../tokenizer/bpe-trainer.js';
 import { saveBpeTokenizer } from '../tokenizer/tokenizer-files.js';
 import { readMetrics, standardPlots, writeRunReport } from '../report/index.js';
-import { latestCheckpoint, loadCheckpoint, writeJsonSync } from './checkpoint.js';
+import { latestCheckpoint, loadCheckpoint, truncateStepLog, writeJsonSync } from './checkpoint.js';
 import { TrainConfig } from './config.js';
 import { AdamW } from './optim.js';
 import { PackedSource, SftSource } from './sources.js';
@@ -77,7 +77,7 @@ export async function runSupervised(mode: TrainMode, config: TrainConfig, opts: 
     if (ck.optimizerState) optimizer.setState(ck.optimizerState);
     data.setState(ck.state.data);
     startStep = ck.state.step;
-    truncateMetrics(metricsFile, startStep);
+    truncateStepLog(metricsFile, startStep);
     log(`resuming ${runDir} from step ${startStep}`);
   } else {
     model = config.model.from ? loadModel(config.model.from) : createModel(resolveModelConfig(config, tokenizer), { seed: config.seed });
@@ -180,15 +180,6 @@ function resolveModelConfig(config: TrainConfig, tok: Tokenizer): ModelConfig {
   const cfg = typeof c === 'string' ? loadConfig(c) : parseConfig(c, 'model.config');
   if (cfg.vocab_size < tok.vocabSize) throw new Error(`model.config: vocab_size ${cfg.vocab_size} is smaller than the tokenizer's ${tok.vocabSize}`);
   return cfg;
-}
-
-/** After a crash the metrics file may run past the checkpoint: keep steps ≤ step. */
-function truncateMetrics(file: string, step: number): void {
-  if (!fs.existsSync(file)) return;
-  const kept = fs.readFileSync(file, 'utf8').split('\n').filter((line) => {
-    try { return line.trim() !== '' && (JSON.parse(line) as StepMetrics).step <= step; } catch { return false; }
-  });
-  fs.writeFileSync(file, kept.map((l) => l + '\n').join(''));
 }
 
 function writeLossReport(runDir: string, mode: TrainMode, log: (s: string) => void): void {

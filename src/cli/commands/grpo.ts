@@ -12,8 +12,8 @@ import { defaultGrpoConfig, GrpoConfig } from '../../rl/grpo.js';
 import {
   accuracyReward, codeReward, formatReward, languageConsistencyReward, overlongPenalty, RewardSpec,
 } from '../../rl/rewards.js';
-import { PromptRecord, trainGrpo } from '../../rl/trainer.js';
-import { writeJsonSync } from '../../train/checkpoint.js';
+import { PromptRecord, resumeGrpo, trainGrpo } from '../../rl/trainer.js';
+import { latestCheckpoint, writeJsonSync } from '../../train/checkpoint.js';
 
 const GrpoSchema = z.object({
   num_generations: z.number().int().min(2), temperature: z.number().positive(), top_p: z.number().positive().max(1),
@@ -36,6 +36,10 @@ export interface GrpoCommandOptions {
   /** GRPO settings as key=value (TRL names), e.g. loss_type=dapo epsilon_high=0.28. */
   set: string[];
   quiet?: boolean;
+  /** Save a checkpoint every N steps (and at the end); default 50. */
+  checkpointEvery?: number;
+  /** Continue the run in runDir from its latest checkpoint, with the run's saved options. */
+  resume?: boolean;
 }
 
 /** Rewards by name: "accuracy,format:0.5,language:en,overlong:256:64,code". */
@@ -70,14 +74,26 @@ function grpoConfig(sets: string[]): GrpoConfig {
   return r.data;
 }
 
-export async function grpoCommand(o: GrpoCommandOptions): Promise<void> {
+export async function grpoCommand(given: GrpoCommandOptions): Promise<void> {
+  let o = given;
+  let checkpoint: string | null = null;
+  if (given.resume) {
+    if (!given.runDir) throw new Error('--resume needs --run-dir: the folder of the run to continue');
+    const saved = path.join(given.runDir, 'config.json');
+    if (!fs.existsSync(saved)) throw new Error(`${given.runDir}: not a GRPO run folder (no config.json)`);
+    checkpoint = latestCheckpoint(path.join(given.runDir, 'checkpoints'));
+    if (!checkpoint) throw new Error(`${given.runDir}: no checkpoint to resume from (checkpoints/step-N)`);
+    // The run continues with the options it was started with; the command line only picks it.
+    o = { ...(JSON.parse(fs.readFileSync(saved, 'utf8')) as GrpoCommandOptions), runDir: given.runDir, quiet: given.quiet, resume: true };
+    console.error(`resuming ${given.runDir} from ${path.basename(checkpoint)} with the run's saved options`);
+  }
   if (!['r1-zero', 'compact', 'raw'].includes(o.promptStyle)) throw new Error(`--prompt-style: expected r1-zero, compact or raw, got '${o.promptStyle}'`);
   const grpo = grpoConfig(o.set);
   const rewards = parseRewards(o.reward, grpo.max_completion_length);
   const tokFile = path.join(o.model, 'tokenizer.json');
   if (!fs.existsSync(tokFile)) throw new Error(`${o.model}: no tokenizer.json beside the model`);
   const tokenizer = Tokenizer.fromFile(o.model);
-  const model = loadModel(o.model);
+  const model = checkpoint ? resumeGrpo(checkpoint).model : loadModel(o.model);
   const records = await loadDataset(o.data, {});
   const prompts: PromptRecord[] = records.map((r, i) => {
     const question = r['question'] ?? r['prompt'];
@@ -87,11 +103,11 @@ export async function grpoCommand(o: GrpoCommandOptions): Promise<void> {
   const runDir = path.resolve(o.runDir ?? path.join('runs', `grpo-${new Date().toISOString().replace(/[:.]/g, '-')}`));
   fs.mkdirSync(path.join(runDir, 'tokenizer'), { recursive: true });
   for (const f of ['tokenizer.json', 'tokenizer_config.json']) if (fs.existsSync(path.join(o.model, f))) fs.copyFileSync(path.join(o.model, f), path.join(runDir, 'tokenizer', f));
-  writeJsonSync(path.join(runDir, 'config.json'), { ...o, grpo, rewards: rewards.map((r) => ({ name: r.name, weight: r.weight })) });
+  if (!checkpoint) writeJsonSync(path.join(runDir, 'config.json'), { ...o, grpo, rewards: rewards.map((r) => ({ name: r.name, weight: r.weight })) });
   const history = await trainGrpo({
     model, tokenizer, prompts, rewards, grpo, steps: o.steps, promptsPerStep: o.promptsPerStep, lr: o.lr,
     warmup: Math.min(5, o.steps), clip: 1, weightDecay: 0, seed: o.seed, biasUpdateSpeed: 0.001,
-    runDir, checkpointEvery: 50, samplesPerStep: 4, quiet: o.quiet,
+    runDir, checkpointEvery: o.checkpointEvery ?? 50, samplesPerStep: 4, quiet: o.quiet, resumeFrom: checkpoint ?? undefined,
   });
   const last = history.at(-1);
   console.log(`grpo done: ${history.length} steps, last reward ${last?.reward.toFixed(3)}; checkpoints in ${path.join(runDir, 'checkpoints')}`);
