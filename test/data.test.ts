@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { Rng } from '../src/tensor/random.js';
 import {
   BUILTIN_SUITES, CORRECT_KINDS, DEFAULT_MIX, DOC_KINDS, IGNORE_INDEX, R1_ZERO_TEMPLATE,
-  arithmeticSuite, arithmeticTask, checkCountdown, countdownSuite, countdownTask, evaluateExpression,
+  arithmeticSuite, arithmeticTask, chainSuite, chainTask, checkCountdown, countdownSuite, countdownTask, evaluateExpression,
   extractAnswer, generateCorpus, generateCorpusDocs, generateSftExamples, getSuite, isHeldOutKey,
   isWellFormatted, linearSuite, linearTask, loadDataset, loadDatasetSync, makeSplits, packSequences,
   padBatch, parseNumber, r1ZeroPrompt, readParquet, summarizeCorpus, verifyTask, writeJsonl, writeParquet,
@@ -79,6 +79,31 @@ test('difficulty knobs are honoured', () => {
   for (const t of linearSuite.generate(new Rng(3), 200, { maxCoef: 3, negativeCoef: true, maxX: 4 })) {
     assert.ok(Math.abs(t.meta.a as number) <= 3 && Math.abs(Number(t.answer)) <= 4);
   }
+});
+
+test('chain: running totals stay non-negative, reorderings are one problem, steps and checks are right', () => {
+  for (const t of chainSuite.generate(new Rng(5), 300, { terms: 5, maxOperand: 6 })) {
+    const { first, steps } = t.meta as { first: number; steps: { op: string; x: number }[] };
+    assert.equal(steps.length, 4);
+    let acc = first;
+    for (const s of steps) {
+      assert.ok(s.x >= 1 && s.x <= 6);
+      acc += s.op === '+' ? s.x : -s.x;
+      assert.ok(acc >= 0, t.question);
+    }
+    assert.equal(t.answer, String(acc));
+  }
+  const a = chainTask(7, [{ op: '+', x: 5 }, { op: '-', x: 3 }]);
+  const b = chainTask(5, [{ op: '-', x: 3 }, { op: '+', x: 7 }]);
+  assert.equal(a.question, 'Compute 7 + 5 - 3');
+  assert.equal(chainSuite.key(a), chainSuite.key(b));
+  assert.notEqual(chainSuite.key(a), chainSuite.key(chainTask(7, [{ op: '-', x: 5 }, { op: '+', x: 3 }])));
+  const w = chainSuite.worked!;
+  assert.deepEqual(w.steps(a, new Rng(1), false), { text: '7 + 5 = 12. 12 - 3 = 9. So 7 + 5 - 3 = 9.', answer: '9' });
+  assert.deepEqual(w.check(a, '9'), { text: '9 + 3 = 12, 12 - 5 = 7. Correct.', ok: true });
+  assert.deepEqual(w.check(a, '10'), { text: '10 + 3 = 13, 13 - 5 = 8, not 7.', ok: false });
+  for (let seed = 0; seed < 20; seed++) assert.notEqual(w.steps(a, new Rng(seed), true).answer, '9');
+  assert.ok(chainSuite.verify(a, 'x = 9') === false && chainSuite.verify(a, '9.0') && chainSuite.verify(a, '18/2'));
 });
 
 test('arithmetic verifier: exact numerals only', () => {
@@ -198,7 +223,7 @@ test('corpus mix proportions, correctness and format', () => {
   const sum = summarizeCorpus(docs);
   for (const k of DOC_KINDS) assert.ok(Math.abs(sum.kinds[k] - DEFAULT_MIX[k]) <= 1 / n + 1e-9, `${k}: ${sum.kinds[k]}`);
   // suites balanced
-  for (const s of BUILTIN_SUITES) assert.ok(Math.abs(docs.filter((d) => d.task.suite === s).length - n / 3) <= 1);
+  for (const s of BUILTIN_SUITES) assert.ok(Math.abs(docs.filter((d) => d.task.suite === s).length - n / BUILTIN_SUITES.length) <= 1);
   // base-model-like pass rate is modest; long self-checking answers are right more often
   assert.ok(sum.correct >= 0.3 && sum.correct <= 0.55, `correct ${sum.correct}`);
   assert.ok(sum.correctByLengthTercile[0] < sum.correctByLengthTercile[1] && sum.correctByLengthTercile[1] < sum.correctByLengthTercile[2], `${sum.correctByLengthTercile}`);
@@ -367,8 +392,8 @@ test('builtin datasets resolve to generated splits', async () => {
     assert.equal(r.prompt, r.task!.question);
     assert.ok(verifyTask(r.task!, r.answer!));
   }
-  const all = await loadDataset('builtin:all:test', { test: 90 });
-  assert.equal(all.length, 90);
+  const all = await loadDataset('builtin:all:test', { test: 30 * BUILTIN_SUITES.length });
+  assert.equal(all.length, 30 * BUILTIN_SUITES.length);
   for (const s of BUILTIN_SUITES) assert.equal(all.filter((r) => r.suite === s).length, 30);
   const cd = await loadDataset('builtin:countdown:test', { test: 20, suiteOpts: { countdown: { count: 4 } } });
   assert.ok(cd.every((r) => (r.task!.meta.numbers as number[]).length === 4));

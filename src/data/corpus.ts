@@ -37,7 +37,7 @@
 // Problems come from the train partition of each suite (tasks.ts), so no held-out problem
 // (builtin:<suite>:test, makeSplits(...).heldOut) ever appears in the corpus or the SFT data.
 import { Rng } from '../tensor/random.js';
-import { getSuite } from './registry.js';
+import { BUILTIN_SUITES, getSuite } from './registry.js';
 import type { AnyTaskSuite, GenerateOpts, Partition, Task, WorkedSolutions } from './tasks.js';
 import { pick } from './tasks.js';
 import { extractAnswer, formatPrompt, formatResponse, isWellFormatted, type PromptStyle } from './template.js';
@@ -57,7 +57,7 @@ export type SuiteRef = string | AnyTaskSuite;
 
 export interface CorpusOpts {
   nDocs: number;
-  /** Suites by name or object; default the three built-in ones, in equal shares. */
+  /** Suites by name or object; default the built-in ones, in equal shares. */
   suites?: SuiteRef[];
   /** Difficulty knobs per suite name, passed to suite.generate. */
   suiteOpts?: Record<string, GenerateOpts & Record<string, unknown>>;
@@ -196,7 +196,7 @@ function plan(rng: Rng, n: number, kinds: Partial<Record<DocKind, number>>, o: {
   suites?: SuiteRef[]; suiteOpts?: CorpusOpts['suiteOpts']; partition?: Partition; heldOutFraction?: number;
 }): Plan[] {
   if (!Number.isInteger(n) || n < 0) throw new Error(`count must be a non-negative integer, got ${n}`);
-  const suites = (o.suites ?? ['arithmetic', 'countdown', 'linear']).map(suiteOf);
+  const suites = (o.suites ?? BUILTIN_SUITES).map(suiteOf);
   if (suites.length === 0) throw new Error('no task suites given');
   const kindList = rng.shuffle(expand(allocate(kinds, n)));
   const perSuite = allocate(Object.fromEntries(suites.map((s, i) => [String(i), 1])), n);

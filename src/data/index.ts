@@ -5,6 +5,7 @@ export * from './rational.js';
 export { arithmeticSuite, arithmeticTask, type ArithmeticOpts, type ArithOp } from './arithmetic.js';
 export { countdownSuite, countdownTask, checkCountdown, type CountdownOpts, type CountdownCheck } from './countdown.js';
 export { linearSuite, linearTask, type LinearOpts } from './linear.js';
+export { chainSuite, chainTask, type ChainOpts, type ChainOp } from './chain.js';
 export * from './registry.js';
 export * from './template.js';
 export * from './corpus.js';

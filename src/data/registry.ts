@@ -1,5 +1,6 @@
 // The built-in task suites by name; users can register their own.
 import { arithmeticSuite } from './arithmetic.js';
+import { chainSuite } from './chain.js';
 import { countdownSuite } from './countdown.js';
 import { linearSuite } from './linear.js';
 import type { AnyTaskSuite, Task } from './tasks.js';
@@ -8,10 +9,11 @@ const suites = new Map<string, AnyTaskSuite>([
   [arithmeticSuite.name, arithmeticSuite],
   [countdownSuite.name, countdownSuite],
   [linearSuite.name, linearSuite],
+  [chainSuite.name, chainSuite],
 ]);
 
 /** Names of the built-in suites, in their default order. */
-export const BUILTIN_SUITES = ['arithmetic', 'countdown', 'linear'] as const;
+export const BUILTIN_SUITES = ['arithmetic', 'countdown', 'linear', 'chain'] as const;
 
 export function registerSuite(suite: AnyTaskSuite): void { suites.set(suite.name, suite); }
 

@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
+import { BUILTIN_SUITES } from '../data/registry.js';
 
 export const TrainConfigSchema = z.object({
   /** Run folder (config, checkpoints, metrics.jsonl, report); default runs/<mode>-<time>. */
@@ -41,7 +42,7 @@ export const TrainConfigSchema = z.object({
     /** What builtin:corpus and builtin:sft generate (see src/data/corpus.ts). */
     corpus: z.object({
       /** Task suites, in equal shares. */
-      suites: z.array(z.string()).min(1).default(['arithmetic', 'countdown', 'linear']),
+      suites: z.array(z.string()).min(1).default([...BUILTIN_SUITES]),
       /** Relative weights of the document kinds (pretraining); default the corpus's own mix. */
       mix: z.record(z.number().min(0)).optional(),
       /** Share of documents with the short "User: … Assistant:" prompt instead of the R1-Zero template. */

@@ -1,0 +1,129 @@
+// Chained one-digit arithmetic: a ± b ± c ± d, e.g. "Compute 7 + 5 - 3 + 8".
+//
+// Why this suite: every step is a one-digit fact a small model learns early, but the answer
+// in one go needs several of them composed at once. Worked step by step ("7 + 5 = 12. 12 - 3
+// = 9. 9 + 8 = 17.") it is easy; guessed directly it is not. So the longer way of answering pays, which is
+// the behaviour R1-Zero shows RL discovering.
+//
+// Knobs: terms (default 4; three terms leave only about 130 held-out problems), maxOperand (terms in 1..maxOperand, default 9), ops (default + and
+// -). Running totals never go below zero: a '-' that would is drawn again as '+'.
+// Held-out purity: the key is the multiset of added terms and of subtracted terms, so a
+// reordered chain ("5 + 7 - 3 + 8") is the same problem as "7 + 5 - 3 + 8".
+// Answer: the exact integer; verify accepts any numeral equal to it.
+import type { Rng } from '../tensor/random.js';
+import {
+  cleanAnswer, numericAnswer, pick, randInt, sampleInPartition,
+  type GenerateOpts, type Task, type TaskSuite, type WorkedSolutions,
+} from './tasks.js';
+
+export type ChainOp = '+' | '-';
+
+export interface ChainOpts extends GenerateOpts {
+  /** Number of operands, at least 2; default 4. */
+  terms?: number;
+  /** Operands are drawn from 1..maxOperand; default 9. */
+  maxOperand?: number;
+  ops?: ChainOp[];
+}
+
+const NAME = 'chain';
+
+interface Chain { first: number; steps: { op: ChainOp; x: number }[] }
+
+const apply = (acc: number, op: ChainOp, x: number): number => (op === '+' ? acc + x : acc - x);
+
+function chainOf(task: Task): Chain {
+  const { first, steps } = task.meta as { first?: unknown; steps?: unknown };
+  if (typeof first !== 'number' || !Array.isArray(steps)) throw new Error(`task ${task.id}: meta must hold first and steps`);
+  return { first, steps: steps as Chain['steps'] };
+}
+
+const valueOf = (c: Chain): number => c.steps.reduce((acc, s) => apply(acc, s.op, s.x), c.first);
+const expression = (c: Chain): string => [String(c.first), ...c.steps.map((s) => `${s.op} ${s.x}`)].join(' ');
+
+export function chainTask(first: number, steps: { op: ChainOp; x: number }[]): Task {
+  const c: Chain = { first, steps };
+  const t: Task = { id: '', suite: NAME, question: `Compute ${expression(c)}`, answer: String(valueOf(c)), meta: { first, steps } };
+  t.id = `${NAME}:${chainSuite.key(t)}`;
+  return t;
+}
+
+function sample(rng: Rng, o: ChainOpts): Task {
+  const terms = o.terms ?? 4, max = o.maxOperand ?? 9;
+  if (!Number.isInteger(terms) || terms < 2 || terms > 12) throw new Error(`chain: terms must be an integer in 2..12, got ${terms}`);
+  if (!Number.isInteger(max) || max < 1 || max > 99) throw new Error(`chain: maxOperand must be an integer in 1..99, got ${max}`);
+  const ops = o.ops ?? ['+', '-'];
+  let acc = randInt(rng, 1, max);
+  const first = acc;
+  const steps: Chain['steps'] = [];
+  for (let i = 1; i < terms; i++) {
+    const x = randInt(rng, 1, max);
+    let op = pick(rng, ops);
+    if (op === '-' && acc - x < 0) op = '+';
+    acc = apply(acc, op, x);
+    steps.push({ op, x });
+  }
+  return chainTask(first, steps);
+}
+
+// ---------------------------------------------------------------------------------------
+// Worked solutions
+
+/** One line per step; a slip puts one step's result off by one, and the work carries on from it. */
+function steps(task: Task, rng: Rng, slip: boolean): { text: string; answer: string } {
+  const c = chainOf(task);
+  const at = slip ? rng.int(c.steps.length) : -1;
+  let acc = c.first;
+  const lines = c.steps.map((s, i) => {
+    let next = apply(acc, s.op, s.x);
+    if (i === at) next = next > 0 && rng.uniform() < 0.5 ? next - 1 : next + 1;
+    const line = `${acc} ${s.op} ${s.x} = ${next}.`;
+    acc = next;
+    return line;
+  });
+  return { text: `${lines.join(' ')} So ${expression(c)} = ${acc}.`, answer: String(acc) };
+}
+
+/** Undo the steps from the candidate backwards; the chain's first number must come back. */
+function check(task: Task, answer: string): { text: string; ok: boolean } {
+  const c = chainOf(task);
+  const v = numericAnswer(answer);
+  if (v === null || !v.isInteger()) return { text: `${cleanAnswer(answer)} is not a whole number.`, ok: false };
+  let acc = Number(v.num);
+  const lines: string[] = [];
+  for (let i = c.steps.length - 1; i >= 0; i--) {
+    const s = c.steps[i];
+    const inverse: ChainOp = s.op === '+' ? '-' : '+';
+    const back = apply(acc, inverse, s.x);
+    lines.push(`${acc} ${inverse} ${s.x} = ${back}`);
+    acc = back;
+  }
+  const ok = acc === c.first;
+  return { text: ok ? `${lines.join(', ')}. Correct.` : `${lines.join(', ')}, not ${c.first}.`, ok };
+}
+
+const worked: WorkedSolutions = {
+  direct(task, answer) { return `${expression(chainOf(task))} = ${cleanAnswer(answer)}`; },
+  steps,
+  wrongAnswer(task, rng) { return steps(task, rng, true).answer; },
+  check,
+};
+
+export const chainSuite: TaskSuite<ChainOpts> = {
+  name: NAME,
+  description: 'chains of one-digit additions and subtractions (default 4 terms: "Compute 7 + 5 - 3 + 8")',
+  generate(rng, n, opts = {}) {
+    return sampleInPartition(NAME, rng, n, opts, (r) => sample(r, opts), (t) => chainSuite.key(t));
+  },
+  verify(task, candidate) {
+    const v = numericAnswer(candidate);
+    return v !== null && v.isInteger() && v.num === BigInt(valueOf(chainOf(task)));
+  },
+  key(task) {
+    const c = chainOf(task);
+    const plus = [c.first, ...c.steps.filter((s) => s.op === '+').map((s) => s.x)].sort((a, b) => a - b);
+    const minus = c.steps.filter((s) => s.op === '-').map((s) => s.x).sort((a, b) => a - b);
+    return `${plus.join('+')}-${minus.join('-')}`;
+  },
+  worked,
+};
