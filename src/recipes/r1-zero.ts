@@ -47,7 +47,7 @@ export const ZeroConfigSchema = z.object({
     mix: z.record(z.number().min(0)).optional(),
   }).strict().default({}),
   grpo: z.object({
-    steps: z.number().int().positive().default(30),
+    steps: z.number().int().positive().default(24),
     prompts_per_step: z.number().int().positive().default(8),
     num_generations: z.number().int().min(2).default(8),
     /** Room for the self-checking answers (about 160 tokens): cut short, they would score 0 and RL would learn to avoid checking. */

@@ -19,7 +19,7 @@ import { RewardInput, RewardSpec, scoreAll } from './rewards.js';
 import { hasReflection } from '../eval/metrics.js';
 import { AdamW, clipScale } from '../train/optim.js';
 import { warmupCosine } from '../train/schedule.js';
-import { loadCheckpoint, saveCheckpoint, truncateStepLog } from '../train/checkpoint.js';
+import { loadCheckpoint, loadTrainerState, saveCheckpoint, truncateStepLog } from '../train/checkpoint.js';
 import { loadModel } from '../models/load.js';
 import { Progress } from '../train/progress.js';
 import { describeObjective, GrpoConfig, grpoLoss, groupAdvantages, packRollouts, RolloutBatch, tokenLogprobs } from './grpo.js';
@@ -201,7 +201,7 @@ export async function trainGrpo(run: GrpoRun): Promise<GrpoStepMetrics[]> {
     samples: path.join(run.runDir, 'samples.jsonl'),
     rollouts: path.join(run.runDir, 'rollouts.jsonl'),
   };
-  const resumed = run.resumeFrom ? loadCheckpoint(run.resumeFrom) : null;
+  const resumed = run.resumeFrom ? loadTrainerState(run.resumeFrom) : null;
   const startStep = resumed?.state.step ?? 0;
   for (const f of Object.values(files)) {
     if (resumed) truncateStepLog(f, startStep);

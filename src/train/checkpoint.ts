@@ -71,6 +71,12 @@ export interface LoadedCheckpoint {
 }
 
 export function loadCheckpoint(ckpt: string, opts: { backend?: Backend } = {}): LoadedCheckpoint {
+  const { state, optimizerState } = loadTrainerState(ckpt);
+  return { model: loadModel(ckpt, { backend: opts.backend }), state, optimizerState };
+}
+
+/** A checkpoint's trainer state and optimizer moments, without its model. */
+export function loadTrainerState(ckpt: string): { state: TrainerState; optimizerState: AdamWState | null } {
   const statePath = path.join(ckpt, 'trainer_state.json');
   if (!fs.existsSync(statePath)) throw new Error(`${ckpt}: not a training checkpoint (no trainer_state.json)`);
   let state: TrainerState;
@@ -80,9 +86,8 @@ export function loadCheckpoint(ckpt: string, opts: { backend?: Backend } = {}): 
     throw new Error(`${statePath}: not valid JSON (${(e as Error).message})`);
   }
   if (!Number.isInteger(state.step)) throw new Error(`${statePath}: field 'step' must be an integer`);
-  const model = loadModel(ckpt, { backend: opts.backend });
   const optPath = path.join(ckpt, 'optimizer.safetensors');
-  return { model, state, optimizerState: fs.existsSync(optPath) ? readOptimizer(optPath, state.step) : null };
+  return { state, optimizerState: fs.existsSync(optPath) ? readOptimizer(optPath, state.step) : null };
 }
 
 function writeOptimizer(file: string, s: AdamWState): void {
