@@ -57,9 +57,7 @@ void sgemm_rm(bool transA, bool transB, int m, int n, int k, float alpha, const 
   // A single row or column is a matrix-vector product. sgemm would first pack the whole matrix
   // (a second pass over it); sgemv streams it once, which is what batch-1 decoding is bound by.
   // With beta = 0, BLAS must not read C, but sgemv implements it as a scaling of y, so
-  // garbage (NaN) in an unzeroed output would survive: clear it first.
-  if (m == 1 && beta == 0.0f) std::fill(C, C + n, 0.0f);
-  if (n == 1 && m > 1 && beta == 0.0f) for (int i = 0; i < m; i++) C[static_cast<i64>(i) * ldc] = 0.0f;
+  // garbage (NaN) in an unzeroed output would survive: the sgemv paths clear it first.
   if (m == 1 && transB && !transA) {
     // The linear layer of a single token: c (1×n) = a (1×k) · Bᵀ, B (n×k) row-major.
     const int nt = omp_in_parallel() ? 1 : nthreads_for(static_cast<i64>(n) * k, kGemvParMin);
@@ -77,12 +75,14 @@ void sgemm_rm(bool transA, bool transB, int m, int n, int k, float alpha, const 
   }
   if (m == 1) {
     // c (1×n) = a (1×k) · op(B): rows of op(B)ᵀ dotted with a.
+    if (beta == 0.0f) std::fill(C, C + n, 0.0f);
     cblas_sgemv(CblasRowMajor, transB ? CblasNoTrans : CblasTrans, transB ? n : k, transB ? k : n, alpha, B, ldb,
                 A, transA ? lda : 1, beta, C, 1);
     return;
   }
   if (n == 1) {
     // c (m×1) = op(A) (m×k) · b (k×1).
+    if (beta == 0.0f) for (int i = 0; i < m; i++) C[static_cast<i64>(i) * ldc] = 0.0f;
     cblas_sgemv(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transA ? k : m, transA ? m : k, alpha, A, lda,
                 B, transB ? 1 : ldb, beta, C, ldc);
     return;

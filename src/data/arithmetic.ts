@@ -7,7 +7,7 @@
 // "170/2", "\boxed{85}").
 import type { Rng } from '../tensor/random.js';
 import {
-  cleanAnswer, metaNumber, metaString, numericAnswer, pick, randInt, sampleInPartition,
+  cleanAnswer, integerAnswer, metaNumber, metaString, numericAnswer, pick, randInt, sampleInPartition,
   type GenerateOpts, type Task, type TaskSuite, type WorkedSolutions,
 } from './tasks.js';
 
@@ -230,9 +230,9 @@ function stepsOnce(a: number, b: number, op: ArithOp, rng: Rng, slip: boolean): 
 
 function check(task: Task, answer: string): { text: string; ok: boolean } {
   const { a, b, op, value } = parts(task);
-  const v = numericAnswer(answer);
-  if (v === null || !v.isInteger()) return { text: `${cleanAnswer(answer)} is not a whole number.`, ok: false };
-  const n = Number(v.num);
+  const whole = integerAnswer(answer);
+  if (whole === null) return { text: `${cleanAnswer(answer)} is not a whole number.`, ok: false };
+  const n = Number(whole);
   const ok = n === value;
   if (op === '+') {
     const back = n - b;

@@ -2,17 +2,18 @@
 //
 // Why this suite: every step is a one-digit fact a small model learns early, but the answer
 // in one go needs several of them composed at once. Worked step by step ("7 + 5 = 12. 12 - 3
-// = 9. 9 + 8 = 17.") it is easy; guessed directly it is not. So the longer way of answering pays, which is
-// the behaviour R1-Zero shows RL discovering.
+// = 9. 9 + 8 = 17.") it is easy; guessed directly it is not. So the longer way of answering
+// pays, which is the behaviour R1-Zero shows RL discovering.
 //
-// Knobs: terms (default 4; three terms leave only about 130 held-out problems), maxOperand (terms in 1..maxOperand, default 9), ops (default + and
-// -). Running totals never go below zero: a '-' that would is drawn again as '+'.
+// Knobs: terms (default 4; three terms leave only about 130 held-out problems), maxOperand
+// (terms in 1..maxOperand, default 9), ops (default + and -). Running totals never go below
+// zero: a '-' that would is drawn again as '+'.
 // Held-out purity: the key is the multiset of added terms and of subtracted terms, so a
 // reordered chain ("5 + 7 - 3 + 8") is the same problem as "7 + 5 - 3 + 8".
 // Answer: the exact integer; verify accepts any numeral equal to it.
 import type { Rng } from '../tensor/random.js';
 import {
-  cleanAnswer, numericAnswer, pick, randInt, sampleInPartition,
+  cleanAnswer, integerAnswer, pick, randInt, sampleInPartition,
   type GenerateOpts, type Task, type TaskSuite, type WorkedSolutions,
 } from './tasks.js';
 
@@ -87,9 +88,9 @@ function steps(task: Task, rng: Rng, slip: boolean): { text: string; answer: str
 /** Undo the steps from the candidate backwards; the chain's first number must come back. */
 function check(task: Task, answer: string): { text: string; ok: boolean } {
   const c = chainOf(task);
-  const v = numericAnswer(answer);
-  if (v === null || !v.isInteger()) return { text: `${cleanAnswer(answer)} is not a whole number.`, ok: false };
-  let acc = Number(v.num);
+  const whole = integerAnswer(answer);
+  if (whole === null) return { text: `${cleanAnswer(answer)} is not a whole number.`, ok: false };
+  let acc = Number(whole);
   const lines: string[] = [];
   for (let i = c.steps.length - 1; i >= 0; i--) {
     const s = c.steps[i];
@@ -116,8 +117,8 @@ export const chainSuite: TaskSuite<ChainOpts> = {
     return sampleInPartition(NAME, rng, n, opts, (r) => sample(r, opts), (t) => chainSuite.key(t));
   },
   verify(task, candidate) {
-    const v = numericAnswer(candidate);
-    return v !== null && v.isInteger() && v.num === BigInt(valueOf(chainOf(task)));
+    const whole = integerAnswer(candidate);
+    return whole !== null && whole === BigInt(valueOf(chainOf(task)));
   },
   key(task) {
     const c = chainOf(task);

@@ -67,9 +67,9 @@ export interface CorpusOpts {
   promptStyle?: PromptStyle;
   /**
    * Share of documents written with the compact prompt instead of `promptStyle` (default 0).
-   * The R1-Zero template is about three quarters of a short document's tokens; a model that
-   * sees it in some documents and the bare question in the rest learns the same task from
-   * several times more problems per second of training, and still knows the template.
+   * The R1-Zero template is about two thirds of a document's tokens; a model that sees it in
+   * some documents and the bare question in the rest learns the same task from about twice
+   * the problems per second of training, and still knows the template.
    */
   compactShare?: number;
   /** Which partition problems come from; default 'train'. */

@@ -5,7 +5,7 @@
 // Question "Solve 3x + 4 = 19 for x"; answer "5". verify accepts "5", "x = 5", "5.0", "10/2".
 import type { Rng } from '../tensor/random.js';
 import {
-  cleanAnswer, metaNumber, numericAnswer, pick, randInt, sampleInPartition,
+  cleanAnswer, integerAnswer, metaNumber, pick, randInt, sampleInPartition,
   type GenerateOpts, type Task, type TaskSuite, type WorkedSolutions,
 } from './tasks.js';
 
@@ -80,9 +80,9 @@ function steps(task: Task, rng: Rng, slip: boolean): { text: string; answer: str
 
 function check(task: Task, answer: string): { text: string; ok: boolean } {
   const { a, b, c, x } = parts(task);
-  const v = numericAnswer(cleanAnswer(answer).replace(/^x\s*=\s*/i, ''));
-  if (v === null || !v.isInteger()) return { text: `${cleanAnswer(answer)} is not a whole number.`, ok: false };
-  const n = Number(v.num);
+  const whole = integerAnswer(cleanAnswer(answer).replace(/^x\s*=\s*/i, ''));
+  if (whole === null) return { text: `${cleanAnswer(answer)} is not a whole number.`, ok: false };
+  const n = Number(whole);
   const s = substitute(a, b, n);
   return n === x ? { text: `${s.text} = ${s.value}. Correct.`, ok: true } : { text: `${s.text} = ${s.value}, not ${c}.`, ok: false };
 }
@@ -101,8 +101,8 @@ export const linearSuite: TaskSuite<LinearOpts> = {
     return sampleInPartition(NAME, rng, n, opts, (r) => sample(r, opts), (t) => linearSuite.key(t));
   },
   verify(task, candidate) {
-    const v = numericAnswer(cleanAnswer(candidate).replace(/^x\s*=\s*/i, ''));
-    return v !== null && v.isInteger() && v.num === BigInt(parts(task).x);
+    const whole = integerAnswer(cleanAnswer(candidate).replace(/^x\s*=\s*/i, ''));
+    return whole !== null && whole === BigInt(parts(task).x);
   },
   key(task) { const { a, b, c } = parts(task); return `${a}x+${b}=${c}`; },
   worked,

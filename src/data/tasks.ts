@@ -191,6 +191,12 @@ export function cleanAnswer(s: string): string {
 /** Parse a numeric answer (integer, decimal or fraction) exactly; null if it is not one. */
 export function numericAnswer(s: string): Rational | null { return parseNumber(cleanAnswer(s)); }
 
+/** The integer a numeric answer denotes ("85", "85.0", "170/2"); null if it is not a whole number. */
+export function integerAnswer(s: string): bigint | null {
+  const v = numericAnswer(s);
+  return v !== null && v.isInteger() ? v.num : null;
+}
+
 export function metaNumber(task: Task, field: string): number {
   const v = task.meta[field];
   if (typeof v !== 'number' || !Number.isFinite(v)) throw new Error(`task ${task.id}: meta.${field} must be a number`);

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { affine, backward, exp, gatherLast, logSoftmax, mul, narrow, noGrad, reshape, Rng, sum, Tensor, tensor } from '../tensor/index.js';
 import type { RngState } from '../tensor/random.js';
 import type { CausalLM } from '../models/common.js';
-import { createModel } from '../models/load.js';
+import { createModel, loadModel } from '../models/load.js';
 import { DeepseekV3ForCausalLM } from '../models/deepseek-v3.js';
 import { generate } from '../generate/generate.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
@@ -19,8 +19,7 @@ import { RewardInput, RewardSpec, scoreAll } from './rewards.js';
 import { hasReflection } from '../eval/metrics.js';
 import { AdamW, clipScale } from '../train/optim.js';
 import { warmupCosine } from '../train/schedule.js';
-import { loadCheckpoint, loadTrainerState, saveCheckpoint, truncateStepLog } from '../train/checkpoint.js';
-import { loadModel } from '../models/load.js';
+import { loadTrainerState, saveCheckpoint, truncateStepLog } from '../train/checkpoint.js';
 import { Progress } from '../train/progress.js';
 import { describeObjective, GrpoConfig, grpoLoss, groupAdvantages, packRollouts, RolloutBatch, tokenLogprobs } from './grpo.js';
 
@@ -67,7 +66,7 @@ export interface GrpoRun {
 
 /** The model of a GRPO checkpoint, to pass with resumeFrom. */
 export function resumeGrpo(checkpoint: string): { model: CausalLM; resumeFrom: string } {
-  return { model: loadCheckpoint(checkpoint).model, resumeFrom: checkpoint };
+  return { model: loadModel(checkpoint), resumeFrom: checkpoint };
 }
 
 export interface GrpoStepMetrics {
