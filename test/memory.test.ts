@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
-import { backward, liveTensorCount, randint, Rng } from '../src/tensor/index.js';
+import { backward, liveTensorCount, randint, Rng, trackLiveTensors } from '../src/tensor/index.js';
 import { parseConfig, LlamaConfig } from '../src/models/config.js';
 import { DenseForCausalLM } from '../src/models/llama.js';
 import { nextTokenLoss } from '../src/models/common.js';
@@ -19,6 +19,7 @@ async function settle(): Promise<{ bytes: number; live: number }> {
 }
 
 test('1,000 training steps keep memory and live tensors flat', async () => {
+  trackLiveTensors();
   const cfg = parseConfig({
     model_type: 'llama', vocab_size: 64, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 2,
     num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 64, rms_norm_eps: 1e-6, rope_theta: 10000,

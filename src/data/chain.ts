@@ -10,7 +10,8 @@
 // zero: a '-' that would is drawn again as '+'.
 // Held-out purity: the key is the multiset of added terms and of subtracted terms, so a
 // reordered chain ("5 + 7 - 3 + 8") is the same problem as "7 + 5 - 3 + 8".
-// Answer: the exact integer; verify accepts any numeral equal to it.
+// Answer: the exact integer; verify accepts any numeral equal to it. The check works the chain
+// out again and compares.
 import type { Rng } from '../tensor/random.js';
 import {
   cleanAnswer, integerAnswer, pick, randInt, sampleInPartition,
@@ -85,22 +86,26 @@ function steps(task: Task, rng: Rng, slip: boolean): { text: string; answer: str
   return { text: `${lines.join(' ')} So ${expression(c)} = ${acc}.`, answer: String(acc) };
 }
 
-/** Undo the steps from the candidate backwards; the chain's first number must come back. */
+/**
+ * Work the chain out again, step by step, and compare with the candidate. A check by undoing
+ * the chain from the candidate would be the more independent one, but it asks for the steps
+ * backwards, which the corpus teaches far less often than forwards: on the GPU learnability
+ * runs, answers that checked themselves that way were right about 20% of the time against
+ * 80–85% for plain step-by-step ones, so checking did not pay and RL dropped it.
+ */
 function check(task: Task, answer: string): { text: string; ok: boolean } {
   const c = chainOf(task);
   const whole = integerAnswer(answer);
   if (whole === null) return { text: `${cleanAnswer(answer)} is not a whole number.`, ok: false };
-  let acc = Number(whole);
-  const lines: string[] = [];
-  for (let i = c.steps.length - 1; i >= 0; i--) {
-    const s = c.steps[i];
-    const inverse: ChainOp = s.op === '+' ? '-' : '+';
-    const back = apply(acc, inverse, s.x);
-    lines.push(`${acc} ${inverse} ${s.x} = ${back}`);
-    acc = back;
-  }
-  const ok = acc === c.first;
-  return { text: ok ? `${lines.join(', ')}. Correct.` : `${lines.join(', ')}, not ${c.first}.`, ok };
+  let acc = c.first;
+  const lines = c.steps.map((s) => {
+    const next = apply(acc, s.op, s.x);
+    const line = `${acc} ${s.op} ${s.x} = ${next}`;
+    acc = next;
+    return line;
+  });
+  const ok = BigInt(acc) === whole;
+  return { text: ok ? `${lines.join(', ')}. Correct.` : `${lines.join(', ')}, not ${whole}.`, ok };
 }
 
 const worked: WorkedSolutions = {

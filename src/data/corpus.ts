@@ -15,8 +15,8 @@
 //   wrongStepwise   0.14   no      the column work with exactly one slip, ending wrong
 //   reflect         0.14   yes     a slip (direct or stepwise), then a check that exposes it
 //                                   ("Let me check: 75 - 38 = 37, not 47."), "Wait, that is
-//                                   wrong. Let me redo it: …" with correct work, and half the
-//                                   time a second check that confirms
+//                                   wrong. Let me redo it: …" with correct work (no second
+//                                   check: the document must fit a completion budget)
 //   verify          0.10   yes     correct work, then a check that confirms it ("… Correct.")
 //   broken          0.10   no*     the format is broken (missing tags or no tags at all);
 //                                   the content is correct half the time
@@ -136,9 +136,7 @@ export function composeResponse(suite: AnyTaskSuite, task: Task, kind: DocKind, 
       const redo = w.steps(task, rng, false).text;
       const intro = pick(rng, CHECK_INTROS);
       const ack = pick(rng, intro.startsWith('Wait') ? WRONG_ACKS_AFTER_WAIT : WRONG_ACKS);
-      let think = `${first} ${intro} ${c1.text} ${ack} ${redo}`;
-      if (rng.uniform() < 0.5) think += ` ${pick(rng, CHECK_INTROS)} ${w.check(task, correct).text}`;
-      return formatResponse(think, correct);
+      return formatResponse(`${first} ${intro} ${c1.text} ${ack} ${redo}`, correct);
     }
     case 'verify': {
       const first = rng.uniform() < 0.5 ? sentence(w.direct(task, correct)) : w.steps(task, rng, false).text;

@@ -136,13 +136,18 @@ export function packRollouts(prompts: number[][], completions: number[][], keep:
 
 /** log π(ids[t+1] | ids[≤t]) for every position: (B, L−1). Differentiable. */
 export function tokenLogprobs(model: CausalLM, ids: Tensor): Tensor {
+  return policyForward(model, ids).logp;
+}
+
+/** tokenLogprobs and the logits (B, L, V) they come from, for statistics such as the entropy. */
+export function policyForward(model: CausalLM, ids: Tensor): { logp: Tensor; logits: Tensor } {
   const [B, L] = ids.shape;
   const { logits } = model.forward(ids);
   const V = logits.shape[2];
   const pred = reshape(narrow(logits, 1, 0, L - 1), [B * (L - 1), V]);
   const target = reshape(narrow(ids, 1, 1, L - 1), [B * (L - 1)]);
   const nll = crossEntropy(pred, target, { reduction: 'none' });
-  return reshape(affine(nll, -1, 0), [B, L - 1]);
+  return { logp: reshape(affine(nll, -1, 0), [B, L - 1]), logits };
 }
 
 export interface GrpoLoss {

@@ -7,7 +7,7 @@
 // rewards and advantages to rollouts.jsonl so that a step can be replayed offline.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { affine, backward, exp, gatherLast, logSoftmax, mul, narrow, noGrad, reshape, Rng, sum, Tensor, tensor } from '../tensor/index.js';
+import { affine, backward, exp, logSoftmax, mul, narrow, noGrad, reshape, Rng, sum, Tensor, tensor } from '../tensor/index.js';
 import type { RngState } from '../tensor/random.js';
 import type { CausalLM } from '../models/common.js';
 import { createModel, loadModel } from '../models/load.js';
@@ -21,7 +21,7 @@ import { AdamW, clipScale } from '../train/optim.js';
 import { warmupCosine } from '../train/schedule.js';
 import { loadTrainerState, saveCheckpoint, truncateStepLog } from '../train/checkpoint.js';
 import { Progress } from '../train/progress.js';
-import { describeObjective, GrpoConfig, grpoLoss, groupAdvantages, packRollouts, RolloutBatch, tokenLogprobs } from './grpo.js';
+import { describeObjective, GrpoConfig, grpoLoss, groupAdvantages, packRollouts, policyForward, RolloutBatch, tokenLogprobs } from './grpo.js';
 
 /** A prompt to train on: the formatted prompt text and what the rewards need to grade it. */
 export interface PromptRecord {
@@ -153,18 +153,14 @@ function zeroVarianceGroups(total: number[], G: number): boolean[] {
   return out;
 }
 
-/** log-probs and mean entropy under the current policy, without gradient. */
-function policyStats(model: CausalLM, ids: Tensor, mask: Tensor): { logp: Tensor; entropy: number } {
+/** Mean entropy of the next-token distributions at the active positions (no gradient). */
+function maskedEntropy(logits: Tensor, mask: Tensor): number {
   return noGrad(() => {
-    const [B, L] = ids.shape;
-    const { logits } = model.forward(ids);
-    const V = logits.shape[2];
+    const [B, L, V] = logits.shape;
     const lp = logSoftmax(reshape(narrow(logits, 1, 0, L - 1), [B * (L - 1), V])); // (B·(L−1), V)
-    const targets = reshape(narrow(ids, 1, 1, L - 1), [B * (L - 1), 1]);
-    const logp = reshape(gatherLast(lp, targets), [B, L - 1]);
     const h = affine(sum(mul(exp(lp), lp), -1), -1, 0); // (B·(L−1))
     const m = reshape(mask, [B * (L - 1)]);
-    return { logp, entropy: sum(mul(h, m)).item() / Math.max(sum(m).item(), 1) };
+    return sum(mul(h, m)).item() / Math.max(sum(m).item(), 1);
   });
 }
 
@@ -271,26 +267,31 @@ export async function trainGrpo(run: GrpoRun): Promise<GrpoStepMetrics[]> {
     const tTrain = performance.now();
     if (ro.total.length > 0) {
       model.train();
+      let oldRows: number[][] = [];
       const advantages = groupAdvantages(ro.total, G, c.scale_rewards);
       const keep = ro.truncated.map((t) => !(t && c.mask_truncated_completions));
       const packed = packRollouts(ro.prompts, ro.completions, keep, tok.padId ?? tok.eosId ?? 0, backend);
-      const { logp: oldLogprobs, entropy } = policyStats(model, packed.ids, packed.mask);
       const refLogprobs = ref ? noGrad(() => tokenLogprobs(ref!, packed.ids)) : null;
-      const batch: RolloutBatch = {
-        ...packed, oldLogprobs, refLogprobs,
-        advantages: tensor(advantages, [advantages.length, 1], { backend }),
-      };
-      // Sampler and trainer log-probs come from the same kernels; their gap should be ~0.
-      const trainerLp = activeRows(oldLogprobs, packed.mask);
-      let gap = 0, n = 0;
-      trainerLp.forEach((row, i) => row.forEach((x, j) => { if (j < ro.samplerLogprobs[i].length) { gap += Math.abs(x - ro.samplerLogprobs[i][j]); n++; } }));
-      metrics['logprob_gap'] = n ? gap / n : 0;
-      metrics['entropy'] = entropy;
+      const A = tensor(advantages, [advantages.length, 1], { backend });
+      let batch: RolloutBatch | null = null;
 
       let lossValue = 0, kl = 0, clipFraction = 0, gradNorm = 0;
       for (let it = 0; it < c.num_iterations; it++) {
         optimizer.zeroGrad();
-        const logp = tokenLogprobs(model, packed.ids);
+        const { logp, logits } = policyForward(model, packed.ids);
+        if (!batch) {
+          // π_old is the policy that sampled, i.e. this one before its first update, so the
+          // first pass's log-probs (detached) are π_old: no separate forward pass for them.
+          const oldLogprobs = logp.detach();
+          batch = { ...packed, oldLogprobs, refLogprobs, advantages: A };
+          // Sampler and trainer log-probs come from the same kernels; their gap should be ~0.
+          const trainerLp = activeRows(oldLogprobs, packed.mask);
+          let gap = 0, n = 0;
+          trainerLp.forEach((row, i) => row.forEach((x, j) => { if (j < ro.samplerLogprobs[i].length) { gap += Math.abs(x - ro.samplerLogprobs[i][j]); n++; } }));
+          metrics['logprob_gap'] = n ? gap / n : 0;
+          metrics['entropy'] = maskedEntropy(logits, packed.mask);
+          oldRows = trainerLp;
+        }
         const loads = moe.map((m) => m.lastLoad.slice());
         const out = grpoLoss(logp, batch, c);
         backward(out.loss);
@@ -302,7 +303,7 @@ export async function trainGrpo(run: GrpoRun): Promise<GrpoStepMetrics[]> {
       Object.assign(metrics, { loss: lossValue, kl, clip_fraction: clipFraction, grad_norm: gradNorm, trained_completions: ro.total.length });
       fs.appendFileSync(files.rollouts, JSON.stringify({
         step: step + 1, prompts: ro.prompts, completions: ro.completions, rewards: ro.total, advantages,
-        old_logprobs: trainerLp.map((r) => r.map((x) => +x.toFixed(6))), keep, loss: lossValue,
+        old_logprobs: oldRows.map((r) => r.map((x) => +x.toFixed(6))), keep, loss: lossValue,
       }) + '\n');
     }
     metrics['train_s'] = (performance.now() - tTrain) / 1000;
