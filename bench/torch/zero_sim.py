@@ -1,5 +1,5 @@
 # R1-Zero dynamics on the PyTorch peer, fast on a GPU: pretrain the mini V3 (the `deepseek-v3-mini`
-# preset, built by models.py) on a corpus exported from r1ts by bench/zero-export.mjs, evaluate it
+# preset, built by models.py) on a corpus exported from r1ts by bench/zero-export.ts, evaluate it
 # on the held-out problems (pass@1 from 8 samples, cons@8, accuracy by answer style), then run
 # GRPO as r1ts does (G samples per prompt, group-normalised advantages, per-sequence mean loss,
 # one update per batch, AdamW β 0.9/0.99, clip 1) and evaluate again. Used to find which corpus,
@@ -26,6 +26,7 @@ ROOT = sys.argv[1] if len(sys.argv) > 1 else '.zero-sim'
 
 
 def _b2u():
+    """GPT-2's byte-to-unicode table, inverted: the characters of byte-level BPE tokens → bytes."""
     bs = list(range(ord('!'), ord('~') + 1)) + list(range(ord('¡'), ord('¬') + 1)) + list(range(ord('®'), ord('ÿ') + 1))
     cs = bs[:]; n = 0
     for b in range(256):
@@ -40,6 +41,8 @@ class Tok:
     def get_vocab_size(self): return max(self.inv) + 1
     def decode(self, ids, skip_special_tokens=False):
         return bytes(self.dec.get(ch, 63) for t in ids for ch in self.inv.get(t, '?')).decode('utf-8', errors='replace')
+
+
 def load_corpus(name, _cache={}):
     """Token ids of the packed corpus, its document lengths, the eval/train prompts and the tokenizer."""
     if name not in _cache:
@@ -52,6 +55,7 @@ BASE = json.load(open(os.path.join(ROOT, 'model.json')))
 
 
 def pack(lens, ids, eos, seq, seed):
+    """Documents in a seeded order, EOS after each, cut into windows of seq tokens (as r1ts packs)."""
     offs = np.concatenate([[0], np.cumsum(lens)])
     order = np.random.default_rng(seed).permutation(len(lens))
     parts = []
@@ -59,6 +63,7 @@ def pack(lens, ids, eos, seq, seed):
     s = np.concatenate(parts); n = len(s) // seq
     return torch.tensor(s[: n * seq].reshape(n, seq))
 
+# The strict format check and the numeric answer comparison of r1ts (template.ts, answer.ts), for integers and fractions.
 FMT = re.compile(r'^\s*<think>(?:(?!</?think>|</?answer>)[\s\S])*</think>\s*<answer>(?:(?!</?think>|</?answer>)[\s\S])*</answer>\s*$')
 def num(s):
     s = s.strip().replace(' ', '')
@@ -67,6 +72,7 @@ def num(s):
     except Exception: return None
 
 def style_of(t):
+    """How an answer was reached: it checked itself, worked step by step, or answered directly."""
     if re.search(r'check|verify|Wait', t, re.I): return 'checked'
     return 'stepwise' if t.count(' = ') >= 2 else 'direct'
 
@@ -145,7 +151,8 @@ def pretrain(data, steps, lr=3e-3, bs=16, seq=256, seed=0, model_over=None):
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0); opt.step()
     return model
 
-def grpo(model, ev, tok, steps=24, P=8, G=8, lr=3e-5, T=0.7, max_new=192, fw=0.5, loss_type='grpo', beta1=0.9, beta2=0.99, seed=2, log_every=0, eval_every=0):
+def grpo(model, ev, tok, steps=16, P=8, G=8, lr=1e-4, T=0.7, max_new=192, fw=0.25, loss_type='grpo', beta1=0.9, beta2=0.99, seed=2, eval_every=0):
+    """GRPO as r1ts's zero recipe runs it (its defaults); loss_type 'grpo' (per-sequence mean) or 'dapo' (token-level)."""
     eos = ev['eos']; train = ev['train']
     rng = np.random.default_rng(seed); order = rng.permutation(len(train)); cur = 0
     g = torch.Generator(device=dev).manual_seed(seed)
