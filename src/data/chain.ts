@@ -71,19 +71,24 @@ function sample(rng: Rng, o: ChainOpts): Task {
 // ---------------------------------------------------------------------------------------
 // Worked solutions
 
-/** One line per step; a slip puts one step's result off by one, and the work carries on from it. */
-function steps(task: Task, rng: Rng, slip: boolean): { text: string; answer: string } {
-  const c = chainOf(task);
-  const at = slip ? rng.int(c.steps.length) : -1;
+/** The chain worked left to right, one "a ± x = b" per step; a slip puts step `slipAt`'s result off by one. */
+function work(c: Chain, slipAt = -1, rng?: Rng): { lines: string[]; total: number } {
   let acc = c.first;
   const lines = c.steps.map((s, i) => {
     let next = apply(acc, s.op, s.x);
-    if (i === at) next = next > 0 && rng.uniform() < 0.5 ? next - 1 : next + 1;
-    const line = `${acc} ${s.op} ${s.x} = ${next}.`;
+    if (i === slipAt) next = next > 0 && rng!.uniform() < 0.5 ? next - 1 : next + 1;
+    const line = `${acc} ${s.op} ${s.x} = ${next}`;
     acc = next;
     return line;
   });
-  return { text: `${lines.join(' ')} So ${expression(c)} = ${acc}.`, answer: String(acc) };
+  return { lines, total: acc };
+}
+
+/** One line per step; a slip puts one step's result off by one, and the work carries on from it. */
+function steps(task: Task, rng: Rng, slip: boolean): { text: string; answer: string } {
+  const c = chainOf(task);
+  const { lines, total } = work(c, slip ? rng.int(c.steps.length) : -1, rng);
+  return { text: `${lines.map((l) => `${l}.`).join(' ')} So ${expression(c)} = ${total}.`, answer: String(total) };
 }
 
 /**
@@ -94,17 +99,10 @@ function steps(task: Task, rng: Rng, slip: boolean): { text: string; answer: str
  * 80–85% for plain step-by-step ones, so checking did not pay and RL dropped it.
  */
 function check(task: Task, answer: string): { text: string; ok: boolean } {
-  const c = chainOf(task);
   const whole = integerAnswer(answer);
   if (whole === null) return { text: `${cleanAnswer(answer)} is not a whole number.`, ok: false };
-  let acc = c.first;
-  const lines = c.steps.map((s) => {
-    const next = apply(acc, s.op, s.x);
-    const line = `${acc} ${s.op} ${s.x} = ${next}`;
-    acc = next;
-    return line;
-  });
-  const ok = BigInt(acc) === whole;
+  const { lines, total } = work(chainOf(task));
+  const ok = BigInt(total) === whole;
   return { text: ok ? `${lines.join(', ')}. Correct.` : `${lines.join(', ')}, not ${whole}.`, ok };
 }
 

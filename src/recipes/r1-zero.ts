@@ -35,7 +35,7 @@ export const ZeroConfigSchema = z.object({
   pretrain: z.object({
     /**
      * Step-by-step answers become reliable abruptly, when the model learns to fetch the next
-     * term of the chain from the question: between about 700 and 1,000 steps, depending on the seed.
+     * term of the chain from the question: from about 700 steps to beyond 1,000, depending on the seed.
      */
     steps: z.number().int().positive().default(800),
     n_docs: z.number().int().positive().default(40000),

@@ -30,8 +30,8 @@ export function isGradEnabled(): boolean { return gradEnabled; }
 // Live-tensor accounting, a leak detector for tests, is off unless asked for: a
 // FinalizationRegistry entry per tensor costs the garbage collector more with every entry, and
 // its cleanup callbacks only run when the event loop turns, which a synchronous training loop
-// never lets it do. Registering every tensor made a training step of the mini V3 slow down
-// from 0.56 to 0.95 s over 300 steps.
+// never lets it do. With every tensor registered, the mean training step of the mini V3 went
+// from 0.66 s (steps 1–100) to 0.95 s (steps 201–300); without, 0.59 and 0.64 s.
 let liveCounter = 0;
 let liveTracking = false;
 const liveRegistry = new FinalizationRegistry<void>(() => { liveCounter--; });
