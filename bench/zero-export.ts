@@ -5,7 +5,8 @@
 //
 //   tsc -p . && node dist/bench/zero-export.js '{"chain":{"suites":["chain"]}}' .zero-sim
 //
-// A variant: {suites, mix?, compactShare? (default 0.8, as the recipe), suiteOpts?, nDocs? (40000)}.
+// A variant: {suites, mix?, compactShare? (default 0.8, as the recipe), suiteOpts? (problems of
+// the corpus, the held-out and the training prompts alike), nDocs? (40000)}.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { generateCorpusDocs, type CorpusMix } from '../src/data/corpus.js';
@@ -28,7 +29,7 @@ interface Variant {
 async function prompts(tok: Tokenizer, v: Variant, split: 'train' | 'test', perSuite: number) {
   const out: { suite: string; question: string; answer: string; prompt: number[] }[] = [];
   for (const suite of v.suites) {
-    const records = await loadDataset(`builtin:${suite}:${split}`, { seed: 0, suiteOpts: v.suiteOpts ?? {} });
+    const records = await loadDataset(`builtin:${suite}:${split}`, { seed: 0, suiteOpts: v.suiteOpts ?? {}, test: Math.min(perSuite, 64) });
     for (const r of records.slice(0, perSuite)) {
       out.push({ suite, question: String(r.prompt), answer: String(r.answer), prompt: tok.encode(r1ZeroPrompt(String(r.prompt))) });
     }

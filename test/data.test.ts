@@ -106,6 +106,18 @@ test('chain: running totals stay non-negative, reorderings are one problem, step
   assert.ok(chainSuite.verify(a, 'x = 9') === false && chainSuite.verify(a, '9.0') && chainSuite.verify(a, '18/2'));
 });
 
+test('chain: minTerms mixes chain lengths; bad lengths are named', () => {
+  const counts = new Map<number, number>();
+  for (const t of chainSuite.generate(new Rng(6), 600, { minTerms: 2, terms: 5 })) {
+    const n = (t.meta as { steps: unknown[] }).steps.length + 1;
+    counts.set(n, (counts.get(n) ?? 0) + 1);
+  }
+  assert.deepEqual([...counts.keys()].sort(), [2, 3, 4, 5]);
+  for (const c of counts.values()) assert.ok(c > 100, `uneven lengths: ${[...counts]}`);
+  assert.throws(() => chainSuite.generate(new Rng(1), 1, { minTerms: 5, terms: 4 }), /minTerms must be an integer in 2\.\.terms \(4\), got 5/);
+  assert.throws(() => chainSuite.generate(new Rng(1), 1, { minTerms: 1 }), /minTerms/);
+});
+
 test('arithmetic verifier: exact numerals only', () => {
   const t = arithmeticTask(47, '+', 38);
   assert.equal(t.answer, '85');

@@ -11,7 +11,7 @@
 #
 # (i n: run every n-th experiment from the i-th, to share a GPU between processes; EVAL_N=…
 # limits the held-out problems, for a smoke test on a CPU.)
-# experiments.json: a list of {"name", "data", "pre_steps", "pre_lr", "pre_bs", "seed",
+# experiments.json: a list of {"name", "data", "pre_steps", "pre_lr", "pre_bs", "seed", "packing",
 # "grpos": [{"lr", "steps", "P", "G", "T", "fw", "max_new", "loss_type", "eval_every"}]}; each
 # base model is evaluated, then every GRPO setting starts from it. One JSON line per result.
 import json, sys, time, math, re, os, copy
@@ -54,14 +54,33 @@ def load_corpus(name, _cache={}):
 BASE = json.load(open(os.path.join(ROOT, 'model.json')))
 
 
-def pack(lens, ids, eos, seq, seed):
-    """Documents in a seeded order, EOS after each, cut into windows of seq tokens (as r1ts packs)."""
+def pack(lens, ids, eos, seq, seed, how='stream', pad=-100):
+    """Windows of seq tokens (as r1ts packs): 'stream' cuts the seeded stream of documents (EOS after
+    each) anywhere; 'bestfit' places whole documents into windows, longest first, each into the
+    fullest window it fits, and pads the rest with `pad` (a document longer than a window is cut)."""
     offs = np.concatenate([[0], np.cumsum(lens)])
     order = np.random.default_rng(seed).permutation(len(lens))
-    parts = []
-    for i in order: parts.append(ids[offs[i]:offs[i + 1]]); parts.append(np.array([eos]))
-    s = np.concatenate(parts); n = len(s) // seq
-    return torch.tensor(s[: n * seq].reshape(n, seq))
+    if how == 'stream':
+        parts = []
+        for i in order: parts.append(ids[offs[i]:offs[i + 1]]); parts.append(np.array([eos]))
+        s = np.concatenate(parts); n = len(s) // seq
+        return torch.tensor(s[: n * seq].reshape(n, seq))
+    docs = [np.concatenate([ids[offs[i]:offs[i + 1]], [eos]]) for i in order]
+    pieces = [d[j:j + seq] for d in docs for j in range(0, len(d), seq)]
+    pieces.sort(key=len, reverse=True)
+    free = [[] for _ in range(seq + 1)]  # free[r]: windows with r tokens of room
+    wins = []
+    for pc in pieces:
+        r = next((r for r in range(len(pc), seq + 1) if free[r]), None)
+        w = free[r].pop() if r is not None else (wins.append([]) or len(wins) - 1)
+        wins[w].append(pc)
+        room = seq - sum(len(x) for x in wins[w])
+        free[room].append(w)
+    out = np.full((len(wins), seq), pad, dtype=np.int64)
+    for k, w in enumerate(wins):
+        s = np.concatenate(w); out[k, :len(s)] = s
+    out = out[np.random.default_rng(seed + 1).permutation(len(out))]
+    return torch.tensor(out)
 
 # The strict format check and the numeric answer comparison of r1ts (template.ts, answer.ts), for integers and fractions.
 FMT = re.compile(r'^\s*<think>(?:(?!</?think>|</?answer>)[\s\S])*</think>\s*<answer>(?:(?!</?think>|</?answer>)[\s\S])*</answer>\s*$')
@@ -134,20 +153,22 @@ def evaluate(model, ev, tok, K=8, T=0.6, max_new=192, seed=1):
     return dict(pass1=round(sum(p1) / len(p1), 4), cons=round(cons / len(items), 4), fmt=round(fmtn / n, 3), len=round(sum(lens) / n, 1),
                 refl=round(refl / n, 3), styles={k: (v[0], round(v[1] / v[0], 3)) for k, v in styles.items()})
 
-def pretrain(data, steps, lr=3e-3, bs=16, seq=256, seed=0, model_over=None):
+def pretrain(data, steps, lr=3e-3, bs=16, seq=256, seed=0, model_over=None, packing='stream'):
     lens, ids, ev, tok = load_corpus(data)
     cfgd = dict(BASE, **(model_over or {})); cfgd['vocab_size'] = tok.get_vocab_size()
     torch.manual_seed(seed)
     model = init_weights(build_model(ModelConfig.from_dict(cfgd), mtp=True), std=0.02, seed=seed).to(dev)
     decay = [p for p in model.parameters() if p.dim() >= 2]; nodecay = [p for p in model.parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([{'params': decay, 'weight_decay': 0.1}, {'params': nodecay, 'weight_decay': 0}], lr=lr, betas=(0.9, 0.95), eps=1e-8)
-    wins = pack(lens, ids, ev['eos'], seq, seed).to(dev)
+    wins = pack(lens, ids, ev['eos'], seq, seed, packing).to(dev)
+    print(f'{data}: {wins.shape[0]} windows ({packing}), {(wins == -100).float().mean().item():.3f} padding', file=sys.stderr)
     warm = min(30, steps // 10); perm = torch.randperm(wins.shape[0], device=dev); cur = 0
     for step in range(1, steps + 1):
         f = step / warm if step <= warm else 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, steps - warm)))
         for gr in opt.param_groups: gr['lr'] = lr * f
+        if cur + bs > wins.shape[0]: perm = torch.randperm(wins.shape[0], device=dev); cur = 0  # next epoch, reshuffled
         x = wins[perm[cur:cur + bs]]; cur += bs
-        out = model(x, labels=x); opt.zero_grad(set_to_none=True); out['loss'].backward()
+        out = model(x.clamp(min=0), labels=x); opt.zero_grad(set_to_none=True); out['loss'].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0); opt.step()
     return model
 
@@ -195,9 +216,9 @@ def grpo(model, ev, tok, steps=16, P=8, G=8, lr=1e-4, T=0.7, max_new=192, fw=0.2
         hist.append(h)
     return hist
 
-def run(name, data, pre_steps=300, pre_lr=3e-3, pre_bs=16, grpos=(), seed=0, **kw):
+def run(name, data, pre_steps=300, pre_lr=3e-3, pre_bs=16, grpos=(), seed=0, packing='stream', **kw):
     t0 = time.time()
-    model = pretrain(data, pre_steps, lr=pre_lr, bs=pre_bs, seed=seed)
+    model = pretrain(data, pre_steps, lr=pre_lr, bs=pre_bs, seed=seed, packing=packing)
     lens, ids, ev, tok = load_corpus(data)
     base = evaluate(model, ev, tok)
     print(json.dumps(dict(name=name, phase='base', secs=round(time.time() - t0), **base)), flush=True)

@@ -5,9 +5,10 @@
 // = 9. 9 + 8 = 17.") it is easy; guessed directly it is not. So the longer way of answering
 // pays, which is the behaviour R1-Zero shows RL discovering.
 //
-// Knobs: terms (default 4; three terms leave only about 130 held-out problems), maxOperand
-// (terms in 1..maxOperand, default 9), ops (default + and -). Running totals never go below
-// zero: a '-' that would is drawn again as '+'.
+// Knobs: terms (default 4; three terms leave only about 130 held-out problems), minTerms
+// (default terms: each chain has minTerms..terms operands, drawn uniformly), maxOperand (terms
+// in 1..maxOperand, default 9), ops (default + and -). Running totals never go below zero: a
+// '-' that would is drawn again as '+'.
 // Held-out purity: the key is the multiset of added terms and of subtracted terms, so a
 // reordered chain ("5 + 7 - 3 + 8") is the same problem as "7 + 5 - 3 + 8".
 // Answer: the exact integer; verify accepts any numeral equal to it. The check works the chain
@@ -23,6 +24,8 @@ export type ChainOp = '+' | '-';
 export interface ChainOpts extends GenerateOpts {
   /** Number of operands, at least 2; default 4. */
   terms?: number;
+  /** Chains have minTerms..terms operands, the count drawn uniformly; default terms (all alike). */
+  minTerms?: number;
   /** Operands are drawn from 1..maxOperand; default 9. */
   maxOperand?: number;
   ops?: ChainOp[];
@@ -51,8 +54,10 @@ export function chainTask(first: number, steps: { op: ChainOp; x: number }[]): T
 }
 
 function sample(rng: Rng, o: ChainOpts): Task {
-  const terms = o.terms ?? 4, max = o.maxOperand ?? 9;
-  if (!Number.isInteger(terms) || terms < 2 || terms > 12) throw new Error(`chain: terms must be an integer in 2..12, got ${terms}`);
+  const most = o.terms ?? 4, least = o.minTerms ?? most, max = o.maxOperand ?? 9;
+  if (!Number.isInteger(most) || most < 2 || most > 12) throw new Error(`chain: terms must be an integer in 2..12, got ${most}`);
+  if (!Number.isInteger(least) || least < 2 || least > most) throw new Error(`chain: minTerms must be an integer in 2..terms (${most}), got ${least}`);
+  const terms = least === most ? most : randInt(rng, least, most);
   if (!Number.isInteger(max) || max < 1 || max > 99) throw new Error(`chain: maxOperand must be an integer in 1..99, got ${max}`);
   const ops = o.ops ?? ['+', '-'];
   let acc = randInt(rng, 1, max);
