@@ -7,7 +7,8 @@
 // entries of each key row (MLA's absorbed decode, where the cached latent is both).
 //
 // Work is cut into blocks of kBlock queries of one (batch, head), shared among threads
-// dynamically (latest blocks first). For each block the scores (block × n) are computed reading q
+// dynamically (latest blocks first); when decoding one token, a block is instead the query
+// heads that share a kv head (keys packed once for all of them). For each block the scores (block × n) are computed reading q
 // and k in place (row strides H*Dk, Hkv*Dk), softmaxed in a per-thread scratch of kBlock × S
 // floats, and multiplied into v, writing out in place. Nothing of size T × S is ever held: memory
 // is linear in S. The block products use our AVX-512 kernels (attn_kernels.h; k and v packed
@@ -182,7 +183,12 @@ static Napi::Value Attention(const Napi::CallbackInfo& info) {
   const i64 B = at.B, T = at.T, S = at.S, H = at.H, Dk = at.Dk, Dv = at.Dv;
   if (B == 0 || T == 0 || H == 0) return info.Env().Undefined();
   const i64 G = H / at.Hkv, BQ = at.block(), nqb = (T + BQ - 1) / BQ;
-  const i64 items = B * H * nqb;
+  // Decoding one token with grouped heads (GQA, or MLA's absorbed form where all H heads share
+  // one latent): the G query heads of a kv head become the G rows of one block, so its keys are
+  // packed and read once instead of once per head.
+  const bool grouped = T == 1 && G > 1;
+  const i64 items = grouped ? B * at.Hkv : B * H * nqb;
+  const i64 maxRows = grouped ? G : BQ;
   const double work = static_cast<double>(B) * H * T * std::max<i64>(S, 1) * (Dk + Dv);
   int nt = threads();
   if (work < 2.0e5) nt = 1;
@@ -193,24 +199,30 @@ static Napi::Value Attention(const Napi::CallbackInfo& info) {
 
 #pragma omp parallel num_threads(nt)
   {
-    std::vector<float> P(static_cast<size_t>(BQ * Spad));
+    std::vector<float> P(static_cast<size_t>(maxRows * Spad));
     std::vector<float> Kt(own ? static_cast<size_t>(Dk * Spad) : 0);
-    std::vector<float> inv(static_cast<size_t>(BQ));
+    std::vector<float> inv(static_cast<size_t>(maxRows));
 #pragma omp for schedule(dynamic, 1)
     for (i64 it = 0; it < items; it++) {
-      // latest query blocks first: under a causal mask they see the most keys
-      const i64 qb = nqb - 1 - it % nqb, h = (it / nqb) % H, b = it / (nqb * H);
-      const i64 hk = h / G;
-      const i64 t0 = qb * BQ, t1 = std::min(T, t0 + BQ), rows = t1 - t0;
-      float* O = out + ((b * T + t0) * H + h) * Dv;
-      const i64 ldo = H * Dv;
-      float* L = lse + (b * H + h) * T + t0;
-      const i64 nk = at.visible(b, t1 - 1);
+      // A block: `rows` query rows of one kv head hk; row i is query t0 + i·dt of head h0 + i·dh.
+      i64 b, hk, h0, t0, rows, dt, dh;
+      if (grouped) {
+        b = it / at.Hkv; hk = it % at.Hkv; h0 = hk * G; t0 = 0; rows = G; dt = 0; dh = 1;
+      } else {
+        // latest query blocks first: under a causal mask they see the most keys
+        const i64 qb = nqb - 1 - it % nqb, h = (it / nqb) % H;
+        b = it / (nqb * H); hk = h / G; h0 = h; t0 = qb * BQ; rows = std::min(T, t0 + BQ) - t0; dt = 1; dh = 0;
+      }
+      // rows step through q/out by ldq/ldo floats and through lse by ldl
+      const i64 ldq = dh ? Dk : H * Dk, ldo = dh ? Dv : H * Dv, ldl = dh ? T : 1;
+      float* O = out + ((b * T + t0) * H + h0) * Dv;
+      float* L = lse + (b * H + h0) * T + t0;
+      const i64 nk = at.visible(b, t0 + (rows - 1) * dt);
       if (nk == 0) {
-        for (i64 i = 0; i < rows; i++) { std::fill(O + i * ldo, O + i * ldo + Dv, 0.0f); L[i] = ninf; }
+        for (i64 i = 0; i < rows; i++) { std::fill(O + i * ldo, O + i * ldo + Dv, 0.0f); L[i * ldl] = ninf; }
         continue;
       }
-      const float* Q = at.q + ((b * T + t0) * H + h) * Dk;
+      const float* Q = at.q + ((b * T + t0) * H + h0) * Dk;
       const float* K = at.kbase(b, hk);
       const float* V = at.vbase(b, hk);
       const i64 ldv = at.ldv();
@@ -218,23 +230,23 @@ static Napi::Value Attention(const Napi::CallbackInfo& info) {
       const i64 ldp = own ? round_up(nk, 32) : nk;
       if (own) {
         pack_t(Kt.data(), K, at.Hkv * Dk, nk, Dk, ldp);
-        k_nt(rows, ldp, Dk, at.scale, Q, H * Dk, Kt.data(), ldp, P.data());
+        k_nt(rows, ldp, Dk, at.scale, Q, ldq, Kt.data(), ldp, P.data());
       } else {
-        sgemm_rm(false, true, (int)rows, (int)nk, (int)Dk, at.scale, Q, (int)(H * Dk), K, (int)(at.Hkv * Dk),
+        sgemm_rm(false, true, (int)rows, (int)nk, (int)Dk, at.scale, Q, (int)ldq, K, (int)(at.Hkv * Dk),
                  0.0f, P.data(), (int)ldp);
       }
       for (i64 i = 0; i < rows; i++) {
         float* row = P.data() + i * ldp;
-        const i64 nv = at.visible(b, t0 + i);
+        const i64 nv = at.visible(b, t0 + i * dt);
         if (nv == 0) {
           std::fill(row, row + nk, 0.0f);
-          L[i] = ninf;
+          L[i * ldl] = ninf;
           inv[i] = 0.0f;
           continue;
         }
         float mx;
         const float s = softmax_prefix(row, nv, nk, &mx);
-        L[i] = mx + std::log(s);
+        L[i * ldl] = mx + std::log(s);
         inv[i] = 1.0f / s;
       }
       if (own) {

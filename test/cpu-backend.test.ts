@@ -512,6 +512,10 @@ test('attention forward/backward: causal offset, GQA, key ranges, Dk != Dv', () 
   attentionCase({ B: 3, T: 70, S: 75, H: 4, Hkv: 1, Dk: 17, Dv: 8, causal: true, kr: [3, 75, 0, 70, 9, 72] }); // left padding, several query blocks
   attentionCase({ B: 2, T: 64, S: 80, H: 4, Hkv: 2, Dk: 32, Dv: 16, causal: true, kr: [5, 64, 0, 64] }); // prefill into a cache of capacity 80
   attentionCase({ B: 1, T: 1, S: 37, H: 8, Hkv: 2, Dk: 16, Dv: 16, causal: true, kr: [3, 20] }); // decode step
+  // decode steps with the heads of a kv head as the rows of one block; an empty row in the middle
+  attentionCase({ B: 3, T: 1, S: 50, H: 8, Hkv: 2, Dk: 32, Dv: 16, causal: true, kr: [0, 50, 7, 7, 49, 50] });
+  attentionCase({ B: 2, T: 1, S: 21, H: 6, Hkv: 1, Dk: 5, Dv: 7, causal: false, kr: [2, 21, 0, 9] });
+  attentionCase({ B: 2, T: 1, S: 21, H: 3, Hkv: 3, Dk: 16, Dv: 16, causal: true }); // no grouping
   attentionCase({ B: 2, T: 130, S: 130, H: 4, Hkv: 2, Dk: 32, Dv: 32, causal: true }); // large
   attentionCase({ B: 8, T: 64, S: 64, H: 8, Hkv: 8, Dk: 16, Dv: 16, causal: true }); // many groups: direct dK/dV
 });

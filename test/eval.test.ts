@@ -8,10 +8,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { extractAnswer, isEquivalent, parseAnswer } from '../src/eval/answer.js';
 import {
-  consAtK, countReflections, hasReflection, lengthStats, passAt1, passAtK, reflectionStats,
+  answerStyle, consAtK, countReflections, hasReflection, lengthStats, passAt1, passAtK, reflectionStats,
 } from '../src/eval/metrics.js';
 import {
-  evaluateModel, formatEvalTable, gradeCompletions, writeEvalJson, type EvalRecord, type EvalReport,
+  evaluateModel, formatEvalTable, formatStyles, gradeCompletions, writeEvalJson, type EvalRecord, type EvalReport,
 } from '../src/eval/evaluate.js';
 import { evalCommand } from '../src/eval/command.js';
 import { arithmeticTask, countdownTask, linearTask, formatPrompt, formatResponse } from '../src/data/index.js';
@@ -162,6 +162,10 @@ test('reflection words and length statistics', () => {
   assert.equal(s.rate, 2 / 3);
   assert.equal(s.count, 3);
   assert.equal(s.per1kTokens, 150);
+  assert.equal(answerStyle(' <think> 7 + 5 = 12. 12 - 3 = 9. </think> <answer> 9 = 9 </answer>'), 'worked');
+  assert.equal(answerStyle(' <think> 7 + 5 - 3 = 9. </think> <answer> x = 9 </answer>'), 'direct', "the answer's '=' does not count");
+  assert.equal(answerStyle('7 + 5 = 12, 12 - 3 = 9'), 'worked', 'no tags: the whole text');
+  assert.equal(answerStyle(' <think> 9. Let me check: 7 + 5 = 12. </think>'), 'checked');
   assert.deepEqual(lengthStats([]), { mean: 0, median: 0, min: 0, max: 0, std: 0, p90: 0 });
   const l = lengthStats([4, 1, 3, 2]);
   assert.deepEqual([l.mean, l.median, l.min, l.max], [2.5, 2.5, 1, 4]);
@@ -210,6 +214,11 @@ test('gradeCompletions: fixed completions give the expected report', () => {
   assert.equal(m.answerRate, 11 / 12);
   assert.equal(m.formatRate, 9 / 12, 'the tagless, the bare <answer> and the \\boxed samples are malformed');
   assert.equal(m.reflectionRate, 2 / 12);
+  // One worked answer (right), two checked ("Wait", "hmm"; one right), nine direct (five right).
+  assert.deepEqual(m.byStyle, {
+    direct: { share: 9 / 12, accuracy: 5 / 9 }, worked: { share: 1 / 12, accuracy: 1 }, checked: { share: 2 / 12, accuracy: 0.5 },
+  });
+  assert.equal(formatStyles(m), 'direct 75% (56% right), worked 8% (100% right), checked 17% (50% right)');
   assert.deepEqual(m.bySuite, {
     countdown: { problems: 1, pass1: 0.5, consK: 1 },
     arithmetic: { problems: 1, pass1: 0.75, consK: 1 },

@@ -47,6 +47,12 @@ test('shape ops', () => {
   const x = param([2, 3, 4], rng);
   gradcheck('reshape', (t) => T.reshape(t, [6, -1]), [x]);
   gradcheck('permute', (t) => T.permute(t, [2, 0, 1]), [x]);
+  const y = param([2, 1, 3, 1], rng);
+  gradcheck('permute moving size-1 axes (a view)', (t) => T.permute(t, [1, 0, 3, 2]), [y]);
+  gradcheck('permute swapping sized axes past size-1 ones', (t) => T.permute(t, [2, 1, 0, 3]), [y]);
+  const v = Array.from(y.toArray());
+  assert.deepEqual(Array.from(T.permute(y, [1, 0, 3, 2]).toArray()), v);
+  assert.deepEqual(Array.from(T.permute(y, [2, 1, 0, 3]).toArray()), [0, 3, 1, 4, 2, 5].map((i) => v[i]));
   gradcheck('transpose', (t) => T.transpose(t, 0, 2), [x]);
   gradcheck('narrow', (t) => T.narrow(t, 2, 1, 2), [x]);
   gradcheck('split', (t) => T.mul(T.split(t, [1, 3], -1)[1], 2), [x]);

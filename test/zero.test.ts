@@ -11,7 +11,7 @@ import { Tokenizer } from '../src/tokenizer/tokenizer.js';
 import { trainBpe } from '../src/tokenizer/bpe-trainer.js';
 import { defaultGrpoConfig } from '../src/rl/grpo.js';
 import { resumeGrpo, trainGrpo } from '../src/rl/trainer.js';
-import { runZero, zeroProblems, ZeroConfigSchema } from '../src/recipes/r1-zero.js';
+import { baseModelAdvice, runZero, zeroProblems, ZeroConfigSchema } from '../src/recipes/r1-zero.js';
 import { readRollout, replayStep } from '../src/rl/replay.js';
 import { createModel, loadModel } from '../src/models/load.js';
 
@@ -82,11 +82,23 @@ test('the R1-Zero recipe runs end to end in miniature and writes its run folder'
   }
   assert.match(lines.join('\n'), /pass@1\s+\S+%\s+\S+%/);
   assert.match(lines.join('\n'), /cons@2/);
+  assert.match(lines.join('\n'), /base model: pass@1 \S+%; answer styles: direct \d+%/);
+  assert.match(lines.join('\n'), /worked answers\s+\S+%\s+\S+%/);
   assert.ok(r.after.pass1 >= 0 && r.after.pass1 <= 1);
   // The model is asked the actual questions, in evaluation and in RL.
   for (const p of r.before.problems) assert.match(p.question, /^Compute \d+ [-+*] \d+$/);
   const sample = JSON.parse(fs.readFileSync(path.join(runDir, 'grpo', 'samples.jsonl'), 'utf8').split('\n')[0]);
   assert.match(sample.prompt, /User: Compute \d+ [-+*] \d+\. Assistant:$/);
+});
+
+test('the advice on a base model: RL needs a way of answering that is more often right', () => {
+  const styles = (d: [number, number], w: [number, number], c: [number, number]) => ({
+    byStyle: { direct: { share: d[0], accuracy: d[1] }, worked: { share: w[0], accuracy: w[1] }, checked: { share: c[0], accuracy: c[1] } },
+  });
+  assert.equal(baseModelAdvice(styles([0.5, 0.36], [0.4, 0.72], [0.1, 0.92])), null, 'steps learned: RL can move toward them');
+  assert.match(baseModelAdvice(styles([0.6, 0.35], [0.35, 0.32], [0.05, 0.4]))!, /right 33% of the time, its direct ones 35%/);
+  assert.match(baseModelAdvice(styles([0.98, 0.4], [0.01, 1], [0.01, 1]))!, /almost never works in steps/);
+  assert.equal(baseModelAdvice(styles([0, 0], [0.7, 0.6], [0.3, 0.5])), null, 'no direct answers to compare with');
 });
 
 test('zero problems: R1-Zero prompts of the suites\' questions, suites interleaved', async () => {

@@ -100,6 +100,24 @@ export function hasReflection(text: string, words: readonly string[] = DEFAULT_R
   return countReflections(text, words) > 0;
 }
 
+// ---------------------------------------------------------------------------------------
+// Answer styles
+
+/**
+ * How a response reached its answer: it checked itself (a reflection word), worked in
+ * steps (two or more '=' in its reasoning: "7 + 5 = 12. 12 - 3 = 9."), or answered directly.
+ * The share and accuracy of each style tell whether RL has a better way of answering to move
+ * toward: R1-Zero's gains come from styles that are more often right becoming more common.
+ */
+export type AnswerStyle = 'direct' | 'worked' | 'checked';
+export const ANSWER_STYLES: readonly AnswerStyle[] = ['direct', 'worked', 'checked'];
+
+export function answerStyle(text: string, words: readonly string[] = DEFAULT_REFLECTION_WORDS): AnswerStyle {
+  if (hasReflection(text, words)) return 'checked';
+  const think = /<think>([\s\S]*?)(?:<\/think>|$)/.exec(text)?.[1] ?? text;
+  return (think.match(/=/g)?.length ?? 0) >= 2 ? 'worked' : 'direct';
+}
+
 export interface ReflectionStats {
   /** Share of texts that contain any reflection word. */
   rate: number;

@@ -15,6 +15,7 @@ export class KVCache {
   /** i32 (B, 2): [start_b, end) of each row's keys for the forward pass in progress. */
   range: Tensor;
   private readonly buffers = new Map<string, Tensor>();
+  private readonly derived = new Map<string, unknown>();
   private pending = 0;
 
   constructor(readonly B: number, readonly capacity: number, readonly starts: Int32Array, readonly backend: Backend) {
@@ -77,6 +78,16 @@ export class KVCache {
     const dstStrides = contiguousStrides(buf.shape);
     this.backend.stridedCopy(x.storage, 0, contiguousStrides(x.shape), buf.storage, this.length * dstStrides[1], dstStrides, x.shape);
     return buf;
+  }
+
+  /**
+   * A value computed from the weights once per cache (e.g. MLA's W^UK and W^UV split out of
+   * kv_b_proj): weights do not change while one cache is in use (one generation), so layers
+   * need not recompute it every step.
+   */
+  memo<V>(key: string, compute: () => V): V {
+    if (!this.derived.has(key)) this.derived.set(key, compute());
+    return this.derived.get(key) as V;
   }
 
   /** Values held per token per layer entry (for reporting cache size). */

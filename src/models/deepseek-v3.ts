@@ -102,7 +102,8 @@ export class MultiHeadLatentAttention extends Module {
     const [B, T, H] = qNope.shape;
     const { Dn, Dv, Lkv } = this;
     const latent = cache.write(this.cacheKey, concat([reshape(cKVNorm, [B, T, 1, Lkv]), kRot], -1)); // (B,cap,1,Lkv+Dr)
-    const [wUK, wUV] = split(reshape(this.kv_b_proj.weight, [H, Dn + Dv, Lkv]), [Dn, Dv], 1); // (H,Dn,Lkv), (H,Dv,Lkv)
+    const [wUK, wUV] = cache.memo(`${this.cacheKey}.absorbed`, () =>
+      split(reshape(this.kv_b_proj.weight, [H, Dn + Dv, Lkv]), [Dn, Dv], 1)); // (H,Dn,Lkv), (H,Dv,Lkv)
     const perHead = (t: Tensor): Tensor => permute(t, [2, 0, 1, 3]); // (B,T,H,·) → (H,B,T,·)
     const qAbs = matmul(reshape(perHead(qNope), [H, B * T, Dn]), wUK); // (H, B·T, Lkv)
     const q = concat([permute(reshape(qAbs, [H, B, T, Lkv]), [1, 2, 0, 3]), qRot], -1); // (B,T,H,Lkv+Dr)

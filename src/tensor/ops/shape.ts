@@ -26,8 +26,12 @@ export function permute(x: Tensor, perm: readonly number[]): Tensor {
   if (perm.length !== x.ndim || [...perm].sort().some((p, i) => p !== i)) {
     throw new Error(`permute: [${perm}] is not a permutation of the ${x.ndim} axes of [${x.shape}]`);
   }
-  const inStrides = contiguousStrides(x.shape);
   const shape = perm.map((p) => x.shape[p]);
+  // Moving only axes of size 1 leaves the memory order as it is (e.g. (B,1,H,D) → (B,H,1,D),
+  // common when decoding one token): a view, no copy.
+  const moved = perm.filter((p) => x.shape[p] !== 1);
+  if (moved.every((p, i) => i === 0 || p > moved[i - 1])) return reshape(x, shape);
+  const inStrides = contiguousStrides(x.shape);
   const out = x.backend.empty(x.dtype, x.size);
   x.backend.stridedCopy(x.storage, 0, perm.map((p) => inStrides[p]), out, 0, contiguousStrides(shape), shape);
   const inverse = new Array<number>(perm.length);
