@@ -205,6 +205,11 @@ test('gemm: all transposes, awkward sizes, offsets, batches, alpha/beta', () => 
     gemmCase(11, 1, 9, ta, tb, 2, { alpha: -1.5, beta: 0.25, pad: 3 });
     gemmCase(1, 300, 257, ta, tb, 1, { pad: 1, tol: 2e-5 });
   }
+  // a few rows times a transposed matrix (the streamed path up to 12 rows, sgemm beyond)
+  for (const m of [2, 3, 5, 12, 13]) {
+    gemmCase(m, 13, 9, false, true, 2, { alpha: 0.5, beta: 0.75, pad: 2 });
+    gemmCase(m, 258, 257, false, true, 1, { pad: 1, tol: 2e-5 });
+  }
   // beta = 0 does not read C (NaN in C stays out), on the matrix and the matrix-vector paths
   for (const [m, n, k] of [[2, 2, 1], [1, 4, 1], [4, 1, 1]]) {
     const c = cpu.upload(new Float32Array(4).fill(NaN), 'f32');
