@@ -33,7 +33,8 @@
         "native/elementwise.cc",
         "native/rows.cc",
         "native/index.cc",
-        "native/attention.cc"
+        "native/attention.cc",
+        "native/moe.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -107,6 +107,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   r1::RegisterGemm(env, exports);
   r1::RegisterElementwise(env, exports);
   r1::RegisterRows(env, exports);
+  r1::RegisterMoe(env, exports);
   r1::RegisterIndex(env, exports);
   r1::RegisterAttention(env, exports);
   return exports;

@@ -5,7 +5,6 @@
 // own. Large matrices (or a batch whose C blocks overlap) go one at a time, each sgemm using all
 // threads.
 #include "common.h"
-#include "fmath.h"
 #include "kernels.h"
 
 #include <cblas.h>
@@ -43,7 +42,7 @@ static void gemv_rows(const float* W, i64 ldw, const float* x, float* y, i64 j0,
 // of W: the linear layer of a few tokens (an expert's share of a decoding batch). Four rows of W
 // at a time go through every row of A while they sit in L1, so W is read from memory once, where
 // sgemm would first copy it into its packed layout.
-R1_CLONES static void skinny_rows(const float* W, i64 ldw, const float* A, i64 lda, float* C, i64 ldc, i64 m,
+static void skinny_rows(const float* W, i64 ldw, const float* A, i64 lda, float* C, i64 ldc, i64 m,
                         i64 j0, i64 j1, i64 k, float alpha, float beta) {
   auto put = [&](float* c, float s) { *c = beta == 0.0f ? alpha * s : alpha * s + beta * *c; };
   i64 j = j0;

@@ -9,6 +9,7 @@ void RegisterElementwise(Napi::Env env, Napi::Object exports);  // elementwise.c
 void RegisterRows(Napi::Env env, Napi::Object exports);         // rows.cc
 void RegisterIndex(Napi::Env env, Napi::Object exports);        // index.cc
 void RegisterAttention(Napi::Env env, Napi::Object exports);    // attention.cc
+void RegisterMoe(Napi::Env env, Napi::Object exports);          // moe.cc
 bool attention_avx512();  // attention blocks through our AVX-512 kernels (else sgemm)
 
 // Shared by gemm.cc and attention.cc: one row-major sgemm, C = alpha op(A) op(B) + beta C.

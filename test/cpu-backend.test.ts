@@ -457,6 +457,26 @@ test('gatherRows / scatterAddRows / rowDot', () => {
   assert.throws(() => cpu.gatherRows(src, idx, cpu.alloc('f32', 7), 2, 4), /cpu\.gatherRows: out \(2x4\) has 7 elements, needs 8/);
 });
 
+test('moeExperts: routed SwiGLU experts in one call, against the reference', () => {
+  // [n tokens, k slots, E experts, C, I]: one token (decoding), a few, a batch where some
+  // experts get many rows (sgemm) and some none, head dims not a multiple of 16
+  for (const [n, k, E, C, I] of [[1, 1, 1, 1, 1], [1, 4, 16, 32, 24], [5, 2, 8, 16, 12], [70, 3, 6, 33, 20], [3, 2, 4, 7, 5]]) {
+    const x = pair(randn(n * C));
+    const idx = pair(Array.from({ length: n * k }, (_, i) => (i * 7 + Math.floor(i / k)) % Math.max(1, E - 1)), 'i32');
+    const w = pair(randn(n * k));
+    const mats = (rows: number, cols: number) => Array.from({ length: E }, () => pair(randn(rows * cols).map((v) => v * 0.3)));
+    const gate = mats(I, C), up = mats(I, C), down = mats(C, I);
+    const out = pair(randn(n * C)); // accumulates
+    both((be, p) => be.moeExperts(p(x), p(idx), p(w), gate.map(p), up.map(p), down.map(p), p(out), n, k, C, I));
+    close(`moeExperts n=${n} k=${k} E=${E} C=${C} I=${I}`, out[0], out[1], 2e-5);
+  }
+  const f = (n: number) => cpu.alloc('f32', n);
+  const ok = [f(4), cpu.upload([0, 1], 'i32'), f(2), [f(6), f(6)], [f(6), f(6)], [f(6), f(6)], f(4), 2, 1, 2, 3] as const;
+  assert.throws(() => cpu.moeExperts(ok[0], cpu.upload([0, 2], 'i32'), ok[2], ok[3], ok[4], ok[5], ok[6], 2, 1, 2, 3), /cpu\.moeExperts: idx\[1\] = 2 is outside \[0, 2\)/);
+  assert.throws(() => cpu.moeExperts(ok[0], ok[1], ok[2], ok[3], [f(6)], ok[5], ok[6], 2, 1, 2, 3), /cpu\.moeExperts: 2 gate, 1 up and 2 down weights/);
+  assert.throws(() => cpu.moeExperts(ok[0], ok[1], ok[2], [f(6), f(5)], ok[4], ok[5], ok[6], 2, 1, 2, 3), /cpu\.moeExperts: gate\[1\] \(3x2\) has 5 elements, needs 6/);
+});
+
 test('gatherLast / scatterAddLast / topk', () => {
   for (const [rows, cols, k] of [[1, 1, 1], [3, 7, 2], [5, 33, 8], [4, 50, 50], [2, 100, 40], [4096, 64, 6]]) {
     const X = pair(randInt(rows * cols, -5, 6).map((v, i) => v + (i % 3 === 0 ? 0 : 0.5)));

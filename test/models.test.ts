@@ -71,6 +71,20 @@ test('group-limited routing: groups by their top-2 sum, bias only chooses', () =
   assert.deepEqual(Array.from(r.load), [1, 0, 0, 0, 0, 0, 1, 0]);
 });
 
+test('MoE: the inference path (one backend call) equals the differentiable one', () => {
+  const moe = new DeepseekMoE(tinyV3(), { rng: new T.Rng(3), std: 0.3 });
+  for (const [B, Tn] of [[1, 1], [3, 7]]) {
+    const x = T.randn([B, Tn, tinyV3().hidden_size], new T.Rng(B + Tn));
+    const trained = moe.forward(x); // grad mode: gather, grouped GEMMs, scatter
+    const inferred = noGrad(() => moe.forward(x));
+    const err = relativeError(Float32Array.from(inferred.toArray()), Float32Array.from(trained.toArray()));
+    assert.ok(err < 1e-6, `B=${B} T=${Tn}: relative error ${err}`);
+  }
+  assert.throws(() => T.moeExperts(T.randn([2, 4], new T.Rng(1)), T.tensor([0, 0], [2, 1], { dtype: 'i32' }), T.full([2, 1], 1),
+    [T.randn([3, 4], new T.Rng(2), 1, 0, { requiresGrad: true })], [T.randn([3, 4], new T.Rng(2))], [T.randn([4, 3], new T.Rng(2))]),
+  /moeExperts has no gradient/);
+});
+
 test('auxiliary-loss-free bias update moves toward balance', () => {
   const moe = new DeepseekMoE(tinyV3(), { rng: new T.Rng(1), std: 0.02 });
   moe.updateBias(0.01, Int32Array.from([10, 0, 2, 2, 2, 2, 1, 1]));

@@ -150,6 +150,15 @@ export interface Backend {
   gatherRows(src: Storage, idx: Storage, out: Storage, n: number, cols: number): void;
   /** out[idx[i], :] += (weights ? weights[i] : 1) * src[i, :] for i < n (accumulate). */
   scatterAddRows(src: Storage, idx: Storage, weights: Storage | null, out: Storage, n: number, cols: number): void;
+  /**
+   * The routed experts of a MoE layer, for inference (no gradient): for each token t < n and
+   * slot j < k, with e = idx[t, j],
+   *   out[t, :] += weights[t, j] · down[e] (silu(gate[e] x[t]) ⊙ up[e] x[t])   (accumulates)
+   * x (n, C); gate[e], up[e] (I, C) and down[e] (C, I), row-major as Linear weights; idx i32 and
+   * weights (n, k). One call for what is otherwise a gather, three grouped GEMMs and a scatter.
+   */
+  moeExperts(x: Storage, idx: Storage, weights: Storage, gate: readonly Storage[], up: readonly Storage[],
+    down: readonly Storage[], out: Storage, n: number, k: number, C: number, I: number): void;
   /** out[i] = Σ_c a[idx[i], c] * b[i, c] (the gradient of a scatter weight). */
   rowDot(a: Storage, idx: Storage, b: Storage, out: Storage, n: number, cols: number): void;
   /** out[r, j] = x[r, idx[r, j]] for x (rows, cols), idx (rows, k). */

@@ -8,7 +8,7 @@
 //   E routed experts, K experts per token, G expert groups, V vocab.
 import type { Backend } from '../backend/backend.js';
 import {
-  add, attention, concat, div, expand, gatherLast, gatherRows, groupedLinear, linear, matmul, mean, mul, narrow, permute,
+  add, attention, concat, div, expand, gatherLast, gatherRows, groupedLinear, isGradEnabled, linear, matmul, mean, moeExperts, mul, narrow, permute,
   randn, reshape, rope, Rng, scatterAddRows, sigmoid, split, sum, swiglu, Tensor, tensor, zeros,
 } from '../tensor/index.js';
 import { Embedding, InitOptions, Linear, RMSNorm, SwiGLUMLP } from '../nn/layers.js';
@@ -210,7 +210,6 @@ export class DeepseekMoE extends Module {
   forward(x: Tensor): Tensor {
     const [B, T, C] = x.shape;
     const N = B * T;
-    const { E, K } = this;
     const xf = reshape(x, [N, C]);
     const scores = sigmoid(linear(xf, this.gate.weight)); // (N, E) affinities s
     const { indices, load } = this.route(scores);
@@ -220,10 +219,29 @@ export class DeepseekMoE extends Module {
     if (this.cfg.norm_topk_prob) weights = div(weights, add(sum(weights, -1, true), 1e-20));
     weights = mul(weights, this.cfg.routed_scaling_factor);
 
+    const experts = this.experts.items;
+    let y: Tensor;
+    if (!isGradEnabled()) {
+      // Inference (generation, evaluation): the same sum in one backend call, no autograd record.
+      y = moeExperts(xf, indices, weights, experts.map((m) => m.gate_proj.weight), experts.map((m) => m.up_proj.weight),
+        experts.map((m) => m.down_proj.weight));
+    } else {
+      y = this.dispatch(xf, indices, weights, load);
+    }
+    if (this.shared_experts) y = add(y, this.shared_experts.forward(xf));
+
+    this.lastBalanceLoss = this.balanceAlpha > 0 && this.training ? this.balanceLoss(scores, indices, B, T) : null;
+    return reshape(y, [B, T, C]);
+  }
+
+  /** Σ_i g_i FFN_i(h) with autograd (training). */
+  private dispatch(xf: Tensor, indices: Tensor, weights: Tensor, load: Int32Array): Tensor {
+    const [N] = xf.shape;
+    const { E, K } = this;
     // Dispatch: sort the N·K (token, expert) slots by expert; each expert's SwiGLU runs as
     // one GEMM per projection over its contiguous block of rows.
     const slotsByExpert = countingSortSlots(indices.toArray() as Int32Array, E);
-    const upload = (a: Int32Array): Tensor => tensor(a, [a.length], { backend: x.backend, dtype: 'i32' });
+    const upload = (a: Int32Array): Tensor => tensor(a, [a.length], { backend: xf.backend, dtype: 'i32' });
     const tokenOfSlot = upload(slotsByExpert.map((slot) => Math.floor(slot / K)));
     const xs = gatherRows(xf, tokenOfSlot); // (N·K, C), grouped by expert
     const experts = this.experts.items;
@@ -232,11 +250,7 @@ export class DeepseekMoE extends Module {
       groupedLinear(xs, experts.map((m) => m.up_proj.weight), load)); // (N·K, I)
     const ys = groupedLinear(h, experts.map((m) => m.down_proj.weight), load); // (N·K, C)
     const wSorted = reshape(gatherRows(reshape(weights, [N * K, 1]), upload(slotsByExpert)), [N * K]);
-    let y = scatterAddRows(ys, tokenOfSlot, wSorted, N); // (N, C) Σ_i g_i FFN_i(h)
-    if (this.shared_experts) y = add(y, this.shared_experts.forward(xf));
-
-    this.lastBalanceLoss = this.balanceAlpha > 0 && this.training ? this.balanceLoss(scores, indices, B, T) : null;
-    return reshape(y, [B, T, C]);
+    return scatterAddRows(ys, tokenOfSlot, wSorted, N); // (N, C) Σ_i g_i FFN_i(h)
   }
 
   /**

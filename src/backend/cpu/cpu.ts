@@ -511,6 +511,25 @@ export class CpuBackend implements Backend {
     this.n.scatterAddRows(S, I, W, O, n, cols);
   }
 
+  moeExperts(x: Storage, idx: Storage, weights: Storage, gate: readonly Storage[], up: readonly Storage[],
+    down: readonly Storage[], out: Storage, n: number, k: number, C: number, I: number): void {
+    const K = 'moeExperts';
+    this.rowsCheck(K, n, k);
+    this.rowsCheck(K, C, I);
+    const E = gate.length;
+    if (up.length !== E || down.length !== E) fail(K, `${E} gate, ${up.length} up and ${down.length} down weights`);
+    const O = f32(K, `out (${n}x${C})`, out, n * C);
+    const X = unalias(f32(K, `x (${n}x${C})`, x, n * C), O);
+    const Ix = i32(K, `idx (${n}x${k})`, idx, n * k);
+    const W = f32(K, `weights (${n}x${k})`, weights, n * k);
+    const G = gate.map((g, e) => f32(K, `gate[${e}] (${I}x${C})`, g, I * C));
+    const U = up.map((u, e) => f32(K, `up[${e}] (${I}x${C})`, u, I * C));
+    const D = down.map((d, e) => f32(K, `down[${e}] (${C}x${I})`, d, C * I));
+    if (n === 0 || k === 0 || C === 0) return;
+    checkIndices(K, 'idx', Ix, n * k, E);
+    this.n.moeExperts(X, Ix, W, G, U, D, O, n, k, C, I);
+  }
+
   rowDot(a: Storage, idx: Storage, b: Storage, out: Storage, n: number, cols: number): void {
     const K = 'rowDot';
     this.rowsCheck(K, n, cols);

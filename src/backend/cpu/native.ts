@@ -49,6 +49,7 @@ export interface NativeAddon {
     interleaved: boolean, inverse: boolean): void;
   gatherRows(src: Num, idx: I32, out: Num, n: number, cols: number): void;
   scatterAddRows(src: F32, idx: I32, weights: F32 | null, out: F32, n: number, cols: number): void;
+  moeExperts(x: F32, idx: I32, weights: F32, gate: F32[], up: F32[], down: F32[], out: F32, n: number, k: number, C: number, I: number): void;
   rowDot(a: F32, idx: I32, b: F32, out: F32, n: number, cols: number): void;
   gatherLast(x: Num, idx: I32, out: Num, rows: number, cols: number, k: number): void;
   scatterAddLast(src: F32, idx: I32, out: F32, rows: number, cols: number, k: number): void;

@@ -563,6 +563,39 @@ export class RefBackend implements Backend {
     }
   }
 
+  moeExperts(x: Storage, idx: Storage, weights: Storage, gate: readonly Storage[], up: readonly Storage[],
+    down: readonly Storage[], out: Storage, n: number, k: number, C: number, I: number): void {
+    const K = 'moeExperts';
+    this.rowsCheck(K, n, k);
+    this.rowsCheck(K, C, I);
+    const E = gate.length;
+    if (up.length !== E || down.length !== E) fail(K, `${E} gate, ${up.length} up and ${down.length} down weights`);
+    const X = fbuf(K, `x (${n}x${C})`, x, n * C);
+    const Ix = ibuf(K, `idx (${n}x${k})`, idx, n * k);
+    const Wt = fbuf(K, `weights (${n}x${k})`, weights, n * k);
+    const O = fbuf(K, `out (${n}x${C})`, out, n * C);
+    const G = gate.map((g, e) => fbuf(K, `gate[${e}] (${I}x${C})`, g, I * C));
+    const U = up.map((u, e) => fbuf(K, `up[${e}] (${I}x${C})`, u, I * C));
+    const D = down.map((d, e) => fbuf(K, `down[${e}] (${C}x${I})`, d, C * I));
+    const h = new Float64Array(I);
+    for (let t = 0; t < n; t++) {
+      for (let j = 0; j < k; j++) {
+        const e = Ix[t * k + j];
+        checkIndex(K, 'idx', t * k + j, e, E);
+        for (let i = 0; i < I; i++) {
+          let g = 0, u = 0;
+          for (let c = 0; c < C; c++) { g += G[e][i * C + c] * X[t * C + c]; u += U[e][i * C + c] * X[t * C + c]; }
+          h[i] = (g / (1 + Math.exp(-g))) * u;
+        }
+        for (let c = 0; c < C; c++) {
+          let y = 0;
+          for (let i = 0; i < I; i++) y += D[e][c * I + i] * h[i];
+          O[t * C + c] += Wt[t * k + j] * y;
+        }
+      }
+    }
+  }
+
   rowDot(a: Storage, idx: Storage, b: Storage, out: Storage, n: number, cols: number): void {
     this.rowsCheck('rowDot', n, cols);
     const A = fbuf('rowDot', 'a', a);

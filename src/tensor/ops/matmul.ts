@@ -1,6 +1,6 @@
 // Matrix products through the backend's GEMM; transposes are GEMM flags, never copies.
 import type { Backend, Storage } from '../../backend/backend.js';
-import { assertSameBackend, makeResult, numel, sameShape, Tensor } from '../tensor.js';
+import { assertSameBackend, isGradEnabled, makeResult, numel, sameShape, Tensor } from '../tensor.js';
 import { sumToShape } from './broadcast.js';
 
 /** C (batch, m, n) = op(A) · op(B) with dense row-major operands. */
@@ -128,4 +128,34 @@ export function groupedLinear(x: Tensor, weights: readonly Tensor[], counts: Arr
     // The blocks cover all M rows (counts sum to M), so dx is fully written.
     return [dx ? new Tensor(dx, x.shape, backend) : null, ...dws];
   });
+}
+
+/**
+ * The routed experts of a MoE layer, for inference: y[t] = Σ_j weights[t, j] · W_down[e]
+ * (silu(W_gate[e] x_t) ⊙ W_up[e] x_t), e = indices[t, j], in one backend call. x (N, C),
+ * indices i32 and weights (N, K), gate/up (I, C) and down (C, I) per expert. It has no
+ * gradient: training composes gatherRows, groupedLinear and scatterAddRows instead.
+ */
+export function moeExperts(x: Tensor, indices: Tensor, weights: Tensor,
+  gate: readonly Tensor[], up: readonly Tensor[], down: readonly Tensor[]): Tensor {
+  const backend = assertSameBackend('moeExperts', x, indices, weights, ...gate, ...up, ...down);
+  if (isGradEnabled() && [x, weights, ...gate, ...up, ...down].some((t) => t.requiresGrad)) {
+    throw new Error('moeExperts has no gradient: call it under noGrad (training uses the differentiable expert path)');
+  }
+  const [N, C] = x.shape;
+  const K = indices.shape[1];
+  const E = gate.length, I = gate[0]?.shape[0] ?? 0;
+  if (x.ndim !== 2 || indices.ndim !== 2 || indices.shape[0] !== N || indices.dtype !== 'i32' || !sameShape(weights.shape, indices.shape)) {
+    throw new Error(`moeExperts: x [${x.shape}], indices [${indices.shape}] (${indices.dtype}) and weights [${weights.shape}] must be (N, C), i32 (N, K) and (N, K)`);
+  }
+  if (E === 0 || up.length !== E || down.length !== E) throw new Error(`moeExperts: ${E} gate, ${up.length} up and ${down.length} down weights`);
+  for (let e = 0; e < E; e++) {
+    for (const [name, w, want] of [['gate', gate[e], [I, C]], ['up', up[e], [I, C]], ['down', down[e], [C, I]]] as const) {
+      if (!sameShape(w.shape, want)) throw new Error(`moeExperts: ${name}[${e}]${w.name ? ` (${w.name})` : ''} has shape [${w.shape}], expected [${want}]`);
+    }
+  }
+  const out = backend.alloc(x.dtype, N * C);
+  backend.moeExperts(x.storage, indices.storage, weights.storage, gate.map((w) => w.storage), up.map((w) => w.storage),
+    down.map((w) => w.storage), out, N, K, C, I);
+  return new Tensor(out, [N, C], backend);
 }

@@ -1,0 +1,105 @@
+// The routed experts of a DeepSeekMoE layer, for inference, in one call:
+//   out[t] += Σ_j w[t,j] · W_down[e] (silu(W_gate[e] x_t) ⊙ W_up[e] x_t),   e = idx[t,j].
+//
+// The (token, slot) pairs are grouped by expert; each expert gathers its tokens, runs its three
+// products through sgemm_rm (which streams the weights for one or a few rows, as in decoding)
+// and writes its outputs to the slots' rows of a scratch buffer. Experts are shared among
+// threads (each expert's weights are read by one thread, once); the weighted sum over each
+// token's slots comes last, in slot order, so the result does not depend on the thread count.
+#include "common.h"
+#include "kernels.h"
+
+namespace r1 {
+
+static bool f32_list(Args& A, size_t i, const char* what, std::vector<const float*>& out) {
+  if (!A.ok) return false;
+  Napi::Value v = A.info[i];
+  if (!v.IsArray()) { A.fail(std::string(what) + " must be an array of Float32Arrays"); return false; }
+  Napi::Array arr = v.As<Napi::Array>();
+  out.resize(arr.Length());
+  for (uint32_t e = 0; e < arr.Length(); e++) {
+    Napi::Value x = arr.Get(e);
+    if (!x.IsTypedArray() || x.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+      A.fail(std::string(what) + " must hold Float32Arrays only");
+      return false;
+    }
+    Napi::Float32Array f = x.As<Napi::Float32Array>();
+    out[e] = f.Data();
+  }
+  return true;
+}
+
+R1_CLONES
+static void silu_mul(float* g, const float* u, i64 n) {
+#pragma omp simd
+  for (i64 i = 0; i < n; i++) g[i] = g[i] * fsigmoid(g[i]) * u[i];
+}
+
+// moeExperts(x, idx, weights, gate[], up[], down[], out, n, k, C, I)
+static Napi::Value MoeExperts(const Napi::CallbackInfo& info) {
+  Args A(info, "moeExperts");
+  const float* x = A.f32(0, "x");
+  const int32_t* idx = A.i32(1, "idx");
+  const float* w = A.f32(2, "weights");
+  std::vector<const float*> gate, up, down;
+  f32_list(A, 3, "gate", gate);
+  f32_list(A, 4, "up", up);
+  f32_list(A, 5, "down", down);
+  float* out = A.f32(6, "out");
+  const i64 n = A.n(7), k = A.n(8), C = A.n(9), I = A.n(10);
+  if (!A.ok) return info.Env().Undefined();
+  const i64 E = static_cast<i64>(gate.size()), slots = n * k;
+  if (slots == 0 || C == 0) return info.Env().Undefined();
+
+  // slots grouped by expert (stable): order[start[e] .. start[e+1])
+  std::vector<i64> start(E + 1, 0), order(slots), row(slots);
+  for (i64 s = 0; s < slots; s++) start[idx[s] + 1]++;
+  for (i64 e = 0; e < E; e++) start[e + 1] += start[e];
+  {
+    std::vector<i64> fill(start.begin(), start.end() - 1);
+    for (i64 s = 0; s < slots; s++) { const i64 r = fill[idx[s]]++; order[r] = s; row[s] = r; }
+  }
+  std::vector<i64> active;
+  i64 most = 0;
+  for (i64 e = 0; e < E; e++) {
+    const i64 cnt = start[e + 1] - start[e];
+    if (cnt > 0) { active.push_back(e); most = std::max(most, cnt); }
+  }
+  std::vector<float> Y(static_cast<size_t>(slots * C));  // expert outputs, one row per slot in expert order
+
+  const double work = static_cast<double>(slots) * C * I;
+  int nt = std::min<int>(threads(), static_cast<int>(active.size()));
+  if (work < 1.0e5) nt = 1;
+#pragma omp parallel num_threads(nt)
+  {
+    std::vector<float> X(static_cast<size_t>(most * C)), G(static_cast<size_t>(most * I)), U(static_cast<size_t>(most * I));
+#pragma omp for schedule(dynamic, 1)
+    for (size_t a = 0; a < active.size(); a++) {
+      const i64 e = active[a], r0 = start[e], m = start[e + 1] - r0;
+      for (i64 r = 0; r < m; r++) std::memcpy(X.data() + r * C, x + (order[r0 + r] / k) * C, sizeof(float) * C);
+      sgemm_rm(false, true, (int)m, (int)I, (int)C, 1.0f, X.data(), (int)C, gate[e], (int)C, 0.0f, G.data(), (int)I);
+      sgemm_rm(false, true, (int)m, (int)I, (int)C, 1.0f, X.data(), (int)C, up[e], (int)C, 0.0f, U.data(), (int)I);
+      silu_mul(G.data(), U.data(), m * I);
+      sgemm_rm(false, true, (int)m, (int)C, (int)I, 1.0f, G.data(), (int)I, down[e], (int)I, 0.0f, Y.data() + r0 * C, (int)C);
+    }
+  }
+  // out[t] += Σ_j w[t,j] · Y[row of slot (t, j)], slots in order
+  const int ntOut = nthreads_for(n * C);
+#pragma omp parallel for num_threads(ntOut) schedule(static)
+  for (i64 t = 0; t < n; t++) {
+    float* o = out + t * C;
+    for (i64 j = 0; j < k; j++) {
+      const float wt = w[t * k + j];
+      const float* y = Y.data() + row[t * k + j] * C;
+#pragma omp simd
+      for (i64 c = 0; c < C; c++) o[c] += wt * y[c];
+    }
+  }
+  return info.Env().Undefined();
+}
+
+void RegisterMoe(Napi::Env env, Napi::Object exports) {
+  R1_EXPORT(exports, "moeExperts", MoeExperts);
+}
+
+}  // namespace r1
