@@ -11,20 +11,22 @@
 
 namespace r1 {
 
-static bool f32_list(Args& A, size_t i, const char* what, std::vector<const float*>& out) {
+// The Float32Array data of arr[e] for the experts that have tokens (null for the others): a
+// decoding step touches a few of many experts.
+static bool f32_list(Args& A, size_t i, const char* what, const std::vector<i64>& used, std::vector<const float*>& out) {
   if (!A.ok) return false;
   Napi::Value v = A.info[i];
   if (!v.IsArray()) { A.fail(std::string(what) + " must be an array of Float32Arrays"); return false; }
   Napi::Array arr = v.As<Napi::Array>();
-  out.resize(arr.Length());
-  for (uint32_t e = 0; e < arr.Length(); e++) {
-    Napi::Value x = arr.Get(e);
+  out.assign(arr.Length(), nullptr);
+  for (i64 e : used) {
+    if (e >= static_cast<i64>(arr.Length())) { A.fail(std::string(what) + " has too few entries"); return false; }
+    Napi::Value x = arr.Get(static_cast<uint32_t>(e));
     if (!x.IsTypedArray() || x.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
       A.fail(std::string(what) + " must hold Float32Arrays only");
       return false;
     }
-    Napi::Float32Array f = x.As<Napi::Float32Array>();
-    out[e] = f.Data();
+    out[e] = x.As<Napi::Float32Array>().Data();
   }
   return true;
 }
@@ -41,14 +43,11 @@ static Napi::Value MoeExperts(const Napi::CallbackInfo& info) {
   const float* x = A.f32(0, "x");
   const int32_t* idx = A.i32(1, "idx");
   const float* w = A.f32(2, "weights");
-  std::vector<const float*> gate, up, down;
-  f32_list(A, 3, "gate", gate);
-  f32_list(A, 4, "up", up);
-  f32_list(A, 5, "down", down);
   float* out = A.f32(6, "out");
   const i64 n = A.n(7), k = A.n(8), C = A.n(9), I = A.n(10);
+  if (A.ok && !info[3].IsArray()) A.fail("gate must be an array of Float32Arrays");
   if (!A.ok) return info.Env().Undefined();
-  const i64 E = static_cast<i64>(gate.size()), slots = n * k;
+  const i64 E = static_cast<i64>(info[3].As<Napi::Array>().Length()), slots = n * k;
   if (slots == 0 || C == 0) return info.Env().Undefined();
 
   // slots grouped by expert (stable): order[start[e] .. start[e+1])
@@ -65,11 +64,18 @@ static Napi::Value MoeExperts(const Napi::CallbackInfo& info) {
     const i64 cnt = start[e + 1] - start[e];
     if (cnt > 0) { active.push_back(e); most = std::max(most, cnt); }
   }
+  std::vector<const float*> gate, up, down;
+  f32_list(A, 3, "gate", active, gate);
+  f32_list(A, 4, "up", active, up);
+  f32_list(A, 5, "down", active, down);
+  if (!A.ok) return info.Env().Undefined();
   std::vector<float> Y(static_cast<size_t>(slots * C));  // expert outputs, one row per slot in expert order
 
-  const double work = static_cast<double>(slots) * C * I;
+  // Threads share the experts when there is enough to share: a few tokens through a few small
+  // experts (a decoding step) run faster on one thread than split over two.
+  const double macs = 3.0 * slots * C * I, weights = 3.0 * active.size() * C * I;
   int nt = std::min<int>(threads(), static_cast<int>(active.size()));
-  if (work < 1.0e5) nt = 1;
+  if (macs < 4.0e6 && weights < 1.0e6) nt = 1;
 #pragma omp parallel num_threads(nt)
   {
     std::vector<float> X(static_cast<size_t>(most * C)), G(static_cast<size_t>(most * I)), U(static_cast<size_t>(most * I));
