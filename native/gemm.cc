@@ -102,6 +102,17 @@ constexpr i64 kGemvParMin = 1 << 19;
 // is ahead (42 against 46), and so it is, threaded, on larger matrices.
 constexpr int kSkinnyMaxRows = 12;
 
+// The inference kernels' linear layer (moe.cc): C (m×n) = A (m×k) · Wᵀ, streaming W for a few
+// rows. Kept out of sgemm_rm, which training also calls: a different summation order there would
+// change every training run's numbers, not only its speed.
+void linear_rows(int m, int n, int k, const float* A, int lda, const float* W, int ldw, float* C, int ldc) {
+  if (m > 1 && m <= kSkinnyMaxRows && static_cast<i64>(n) * k < kGemvParMin) {
+    skinny_rows(W, ldw, A, lda, C, ldc, m, 0, n, k, 1.0f, 0.0f);
+  } else {
+    sgemm_rm(false, true, m, n, k, 1.0f, A, lda, W, ldw, 0.0f, C, ldc);
+  }
+}
+
 void sgemm_rm(bool transA, bool transB, int m, int n, int k, float alpha, const float* A, int lda,
               const float* B, int ldb, float beta, float* C, int ldc) {
   if (m <= 0 || n <= 0) return;
@@ -131,11 +142,6 @@ void sgemm_rm(bool transA, bool transB, int m, int n, int k, float alpha, const 
     } else {
       gemv_rows(B, ldb, A, C, 0, n, k, alpha, beta);
     }
-    return;
-  }
-  if (m <= kSkinnyMaxRows && transB && !transA && static_cast<i64>(n) * k < kGemvParMin) {
-    // The linear layer of a few tokens (an expert's share of a decoding batch).
-    skinny_rows(B, ldb, A, lda, C, ldc, m, 0, n, k, alpha, beta);
     return;
   }
   if (m == 1) {

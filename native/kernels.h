@@ -15,4 +15,6 @@ bool attention_avx512();  // attention blocks through our AVX-512 kernels (else 
 // Shared by gemm.cc and attention.cc: one row-major sgemm, C = alpha op(A) op(B) + beta C.
 void sgemm_rm(bool transA, bool transB, int m, int n, int k, float alpha, const float* A, int lda,
               const float* B, int ldb, float beta, float* C, int ldc);
+// C (m×n) = A (m×k) · Wᵀ for the inference kernels; a few rows stream W once (gemm.cc).
+void linear_rows(int m, int n, int k, const float* A, int lda, const float* W, int ldw, float* C, int ldc);
 }  // namespace r1

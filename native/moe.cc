@@ -2,10 +2,11 @@
 //   out[t] += Σ_j w[t,j] · W_down[e] (silu(W_gate[e] x_t) ⊙ W_up[e] x_t),   e = idx[t,j].
 //
 // The (token, slot) pairs are grouped by expert; each expert gathers its tokens, runs its three
-// products through sgemm_rm (which streams the weights for one or a few rows, as in decoding)
-// and writes its outputs to the slots' rows of a scratch buffer. Experts are shared among
-// threads (each expert's weights are read by one thread, once); the weighted sum over each
-// token's slots comes last, in slot order, so the result does not depend on the thread count.
+// products through linear_rows (which streams the weights once for one or a few rows, as in
+// decoding, where sgemm would first pack them) and writes its outputs to the slots' rows of a
+// scratch buffer. Experts are shared among threads (each expert's weights are read by one
+// thread, once); the weighted sum over each token's slots comes last, in slot order, so the
+// result does not depend on the thread count.
 #include "common.h"
 #include "kernels.h"
 
@@ -83,10 +84,10 @@ static Napi::Value MoeExperts(const Napi::CallbackInfo& info) {
     for (size_t a = 0; a < active.size(); a++) {
       const i64 e = active[a], r0 = start[e], m = start[e + 1] - r0;
       for (i64 r = 0; r < m; r++) std::memcpy(X.data() + r * C, x + (order[r0 + r] / k) * C, sizeof(float) * C);
-      sgemm_rm(false, true, (int)m, (int)I, (int)C, 1.0f, X.data(), (int)C, gate[e], (int)C, 0.0f, G.data(), (int)I);
-      sgemm_rm(false, true, (int)m, (int)I, (int)C, 1.0f, X.data(), (int)C, up[e], (int)C, 0.0f, U.data(), (int)I);
+      linear_rows((int)m, (int)I, (int)C, X.data(), (int)C, gate[e], (int)C, G.data(), (int)I);
+      linear_rows((int)m, (int)I, (int)C, X.data(), (int)C, up[e], (int)C, U.data(), (int)I);
       silu_mul(G.data(), U.data(), m * I);
-      sgemm_rm(false, true, (int)m, (int)C, (int)I, 1.0f, G.data(), (int)I, down[e], (int)I, 0.0f, Y.data() + r0 * C, (int)C);
+      linear_rows((int)m, (int)C, (int)I, G.data(), (int)I, down[e], (int)I, Y.data() + r0 * C, (int)C);
     }
   }
   // out[t] += Σ_j w[t,j] · Y[row of slot (t, j)], slots in order

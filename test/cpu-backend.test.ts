@@ -205,7 +205,7 @@ test('gemm: all transposes, awkward sizes, offsets, batches, alpha/beta', () => 
     gemmCase(11, 1, 9, ta, tb, 2, { alpha: -1.5, beta: 0.25, pad: 3 });
     gemmCase(1, 300, 257, ta, tb, 1, { pad: 1, tol: 2e-5 });
   }
-  // a few rows times a transposed matrix (the streamed path up to 12 rows, sgemm beyond)
+  // a few rows times a transposed matrix
   for (const m of [2, 3, 5, 12, 13]) {
     gemmCase(m, 13, 9, false, true, 2, { alpha: 0.5, beta: 0.75, pad: 2 });
     gemmCase(m, 258, 257, false, true, 1, { pad: 1, tol: 2e-5 });
@@ -458,9 +458,10 @@ test('gatherRows / scatterAddRows / rowDot', () => {
 });
 
 test('moeExperts: routed SwiGLU experts in one call, against the reference', () => {
-  // [n tokens, k slots, E experts, C, I]: one token (decoding), a few, a batch where some
-  // experts get many rows (sgemm) and some none, head dims not a multiple of 16
-  for (const [n, k, E, C, I] of [[1, 1, 1, 1, 1], [1, 4, 16, 32, 24], [5, 2, 8, 16, 12], [70, 3, 6, 33, 20], [3, 2, 4, 7, 5]]) {
+  // [n tokens, k slots, E experts, C, I]: one token (decoding), a few (up to 12 rows per expert:
+  // the streamed products), a batch where some experts get many rows (sgemm) and some none,
+  // head dims not a multiple of 16
+  for (const [n, k, E, C, I] of [[1, 1, 1, 1, 1], [1, 4, 16, 32, 24], [5, 2, 8, 16, 12], [24, 2, 5, 40, 36], [70, 3, 6, 33, 20], [3, 2, 4, 7, 5]]) {
     const x = pair(randn(n * C));
     const idx = pair(Array.from({ length: n * k }, (_, i) => (i * 7 + Math.floor(i / k)) % Math.max(1, E - 1)), 'i32');
     const w = pair(randn(n * k));

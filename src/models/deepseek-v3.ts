@@ -8,8 +8,9 @@
 //   E routed experts, K experts per token, G expert groups, V vocab.
 import type { Backend } from '../backend/backend.js';
 import {
-  add, attention, concat, div, expand, gatherLast, gatherRows, groupedLinear, isGradEnabled, linear, matmul, mean, moeExperts, mul, narrow, permute,
-  randn, reshape, rope, Rng, scatterAddRows, sigmoid, split, sum, swiglu, Tensor, tensor, zeros,
+  add, attention, concat, div, expand, gatherLast, gatherRows, groupedLinear, isGradEnabled, linear, matmul, mean,
+  moeExperts, mul, narrow, permute, randn, reshape, rope, Rng, scatterAddRows, sigmoid, split, sum, swiglu, Tensor,
+  tensor, zeros,
 } from '../tensor/index.js';
 import { Embedding, InitOptions, Linear, RMSNorm, SwiGLUMLP } from '../nn/layers.js';
 import { Module, ModuleList } from '../nn/module.js';
