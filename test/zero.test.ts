@@ -76,7 +76,7 @@ test('the R1-Zero recipe runs end to end in miniature and writes its run folder'
   });
   const lines: string[] = [];
   const r = await runZero(cfg, { quiet: true, log: (s) => lines.push(s) });
-  for (const f of ['config.json', 'eval-before.json', 'eval-after.json', 'report.html', 'reward.png', 'length.png', 'reflection.png',
+  for (const f of ['config.json', 'eval-before.json', 'eval-after.json', 'report.html', 'reward.png', 'length.png', 'reflection.png', 'styles.png',
     'final/model.safetensors', 'final/config.json', 'final/tokenizer.json', 'grpo/metrics.jsonl', 'pretrain/metrics.jsonl']) {
     assert.ok(fs.existsSync(path.join(runDir, f)), `missing ${f}`);
   }
@@ -84,6 +84,9 @@ test('the R1-Zero recipe runs end to end in miniature and writes its run folder'
   assert.match(lines.join('\n'), /cons@2/);
   assert.match(lines.join('\n'), /base model: pass@1 \S+%; answer styles: direct \d+%/);
   assert.match(lines.join('\n'), /worked answers\s+\S+%\s+\S+%/);
+  for (const m of fs.readFileSync(path.join(runDir, 'grpo', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l))) {
+    assert.ok(Math.abs(m.style_direct + m.style_worked + m.style_checked - 1) < 1e-9, 'answer-style shares sum to 1');
+  }
   assert.ok(r.after.pass1 >= 0 && r.after.pass1 <= 1);
   // The model is asked the actual questions, in evaluation and in RL.
   for (const p of r.before.problems) assert.match(p.question, /^Compute \d+ [-+*] \d+$/);

@@ -249,6 +249,7 @@ function writeZeroReport(runDir: string, before: EvalReport, after: EvalReport, 
       metricPlot(grpo, { title: 'Training accuracy', keys: ['accuracy'], file: 'accuracy.png', smoothing: 0.6 }),
       metricPlot(grpo, { title: 'Response length (tokens)', keys: ['completion_length'], file: 'length.png', smoothing: 0.6 }),
       metricPlot(grpo, { title: 'Reflection rate', keys: ['reflection_rate'], file: 'reflection.png', smoothing: 0.6 }),
+      metricPlot(grpo, { title: 'Answer styles (share of completions)', keys: ANSWER_STYLES.map((st) => `style_${st}`), file: 'styles.png', smoothing: 0.6 }),
       metricPlot(pre, { title: 'Pretraining loss', keys: ['loss', 'mtp_loss'], file: 'pretrain-loss.png', logY: true, smoothing: 0.8 }),
     ],
   });

@@ -217,7 +217,7 @@ export function metricPlot(records: ReadonlyArray<MetricRecord>, o: MetricPlotOp
 /**
  * The usual plots of a run, for whichever of these metric keys the records have:
  * loss (+ mtp_loss, balance_loss; log y, smoothed), lr, grad_norm, reward (+ format/accuracy
- * rewards), accuracy, response_length, reflection_rate, kl, tokens_per_s. Keys absent from every
+ * rewards), accuracy, response_length, reflection_rate, answer styles, kl, tokens_per_s. Keys absent from every
  * record are left out, so the same call serves pretraining, SFT and GRPO runs.
  */
 export function standardPlots(records: ReadonlyArray<MetricRecord>, opts: { smoothing?: number } = {}): ReportPlot[] {
@@ -229,6 +229,7 @@ export function standardPlots(records: ReadonlyArray<MetricRecord>, opts: { smoo
     { title: 'Accuracy', keys: ['accuracy'], smooth: true, unit: true },
     { title: 'Response length', keys: ['response_length'], smooth: true, yLabel: 'tokens' },
     { title: 'Reflection rate', keys: ['reflection_rate'], smooth: true, unit: true },
+    { title: 'Answer styles', keys: ['style_direct', 'style_worked', 'style_checked'], smooth: true, unit: true },
     { title: 'KL to reference', keys: ['kl'], smooth: true },
     { title: 'Learning rate', keys: ['lr'] },
     { title: 'Gradient norm', keys: ['grad_norm'], logY: true, smooth: true },

@@ -16,7 +16,7 @@ import { generate } from '../generate/generate.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import type { Task } from '../data/tasks.js';
 import { RewardInput, RewardSpec, scoreAll } from './rewards.js';
-import { hasReflection } from '../eval/metrics.js';
+import { ANSWER_STYLES, answerStyle, hasReflection } from '../eval/metrics.js';
 import { AdamW, clipScale } from '../train/optim.js';
 import { warmupCosine } from '../train/schedule.js';
 import { loadTrainerState, saveCheckpoint, truncateStepLog } from '../train/checkpoint.js';
@@ -261,6 +261,9 @@ export async function trainGrpo(run: GrpoRun): Promise<GrpoStepMetrics[]> {
       lr, gen_s: ro.genSeconds, reward_s: ro.rewardSeconds,
       gen_tokens_per_s: ro.generatedTokens / Math.max(ro.genSeconds, 1e-9),
     };
+    // How the completions answer (direct, worked in steps, self-checked): R1-Zero's shift toward longer answers, step by step.
+    const styles = allTexts.map((t) => answerStyle(t));
+    for (const st of ANSWER_STYLES) metrics[`style_${st}`] = mean(styles.map((x) => (x === st ? 1 : 0)));
     for (const [name, v] of Object.entries(allParts)) { metrics[`reward_${name}`] = mean(v); metrics[`reward_${name}_std`] = std(v); }
     if (allParts['accuracy']) metrics['accuracy'] = mean(allParts['accuracy']);
 
