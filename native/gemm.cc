@@ -38,15 +38,12 @@ static void gemv_rows(const float* W, i64 ldw, const float* x, float* y, i64 j0,
   }
 }
 
-// C[i, j] = alpha · A[i, :k] · W[j, :k] + beta · C[i, j] for the m rows of A and rows j in [j0, j1)
-// of W: the linear layer of a few tokens (an expert's share of a decoding batch). Four rows of W
-// at a time go through every row of A while they sit in L1, so W is read from memory once, where
-// sgemm would first copy it into its packed layout.
-static void skinny_rows(const float* W, i64 ldw, const float* A, i64 lda, float* C, i64 ldc, i64 m,
-                        i64 j0, i64 j1, i64 k, float alpha, float beta) {
-  auto put = [&](float* c, float s) { *c = beta == 0.0f ? alpha * s : alpha * s + beta * *c; };
-  i64 j = j0;
-  for (; j + 4 <= j1; j += 4) {
+// C (m × n) = A (m × k) · Wᵀ, W (n × k) row-major: the linear layer of a few tokens (an expert's
+// share of a decoding batch). Four rows of W at a time go through every row of A while they sit
+// in L1, so W is read from memory once, where sgemm would first copy it into its packed layout.
+static void skinny_rows(const float* W, i64 ldw, const float* A, i64 lda, float* C, i64 ldc, i64 m, i64 n, i64 k) {
+  i64 j = 0;
+  for (; j + 4 <= n; j += 4) {
     const float* w0 = W + j * ldw;
     const float* w1 = w0 + ldw;
     const float* w2 = w1 + ldw;
@@ -65,9 +62,9 @@ static void skinny_rows(const float* W, i64 ldw, const float* A, i64 lda, float*
         t0 += a0 * yi; t1 += a1 * yi; t2 += a2 * yi; t3 += a3 * yi;
       }
       float* c = C + r * ldc + j;
-      put(c, s0); put(c + 1, s1); put(c + 2, s2); put(c + 3, s3);
+      c[0] = s0; c[1] = s1; c[2] = s2; c[3] = s3;
       c += ldc;
-      put(c, t0); put(c + 1, t1); put(c + 2, t2); put(c + 3, t3);
+      c[0] = t0; c[1] = t1; c[2] = t2; c[3] = t3;
     }
     for (; r < m; r++) {
       const float* x = A + r * lda;
@@ -78,17 +75,17 @@ static void skinny_rows(const float* W, i64 ldw, const float* A, i64 lda, float*
         s0 += w0[i] * xi; s1 += w1[i] * xi; s2 += w2[i] * xi; s3 += w3[i] * xi;
       }
       float* c = C + r * ldc + j;
-      put(c, s0); put(c + 1, s1); put(c + 2, s2); put(c + 3, s3);
+      c[0] = s0; c[1] = s1; c[2] = s2; c[3] = s3;
     }
   }
-  for (; j < j1; j++) {
+  for (; j < n; j++) {
     const float* w = W + j * ldw;
     for (i64 r = 0; r < m; r++) {
       const float* x = A + r * lda;
       float s = 0;
 #pragma omp simd reduction(+ : s)
       for (i64 i = 0; i < k; i++) s += w[i] * x[i];
-      put(C + r * ldc + j, s);
+      C[r * ldc + j] = s;
     }
   }
 }
@@ -107,7 +104,7 @@ constexpr int kSkinnyMaxRows = 12;
 // change every training run's numbers, not only its speed.
 void linear_rows(int m, int n, int k, const float* A, int lda, const float* W, int ldw, float* C, int ldc) {
   if (m > 1 && m <= kSkinnyMaxRows && static_cast<i64>(n) * k < kGemvParMin) {
-    skinny_rows(W, ldw, A, lda, C, ldc, m, 0, n, k, 1.0f, 0.0f);
+    skinny_rows(W, ldw, A, lda, C, ldc, m, n, k);
   } else {
     sgemm_rm(false, true, m, n, k, 1.0f, A, lda, W, ldw, 0.0f, C, ldc);
   }

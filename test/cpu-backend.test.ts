@@ -471,6 +471,14 @@ test('moeExperts: routed SwiGLU experts in one call, against the reference', () 
     both((be, p) => be.moeExperts(p(x), p(idx), p(w), gate.map(p), up.map(p), down.map(p), p(out), n, k, C, I));
     close(`moeExperts n=${n} k=${k} E=${E} C=${C} I=${I}`, out[0], out[1], 2e-5);
   }
+  { // out may be x itself (y = x + experts(x)): both backends read x as it was
+    const n = 3, k = 2, E = 2, C = 4, I = 3;
+    const xo = pair(randn(n * C)), idx = pair([0, 1, 1, 0, 0, 1], 'i32'), w = pair(randn(n * k));
+    const mats = (rows: number, cols: number) => Array.from({ length: E }, () => pair(randn(rows * cols)));
+    const gate = mats(I, C), up = mats(I, C), down = mats(C, I);
+    both((be, p) => be.moeExperts(p(xo), p(idx), p(w), gate.map(p), up.map(p), down.map(p), p(xo), n, k, C, I));
+    close('moeExperts with out = x', xo[0], xo[1], 2e-5);
+  }
   const f = (n: number) => cpu.alloc('f32', n);
   const ok = [f(4), cpu.upload([0, 1], 'i32'), f(2), [f(6), f(6)], [f(6), f(6)], [f(6), f(6)], f(4), 2, 1, 2, 3] as const;
   assert.throws(() => cpu.moeExperts(ok[0], cpu.upload([0, 2], 'i32'), ok[2], ok[3], ok[4], ok[5], ok[6], 2, 1, 2, 3), /cpu\.moeExperts: idx\[1\] = 2 is outside \[0, 2\)/);

@@ -24,7 +24,8 @@ import type { Task } from '../data/tasks.js';
 import { Progress } from '../train/progress.js';
 import { extractAnswer, isEquivalent } from './answer.js';
 import {
-  answerStyle, ANSWER_STYLES, consAtK, countReflections, DEFAULT_REFLECTION_WORDS, lengthStats, mean, passAtK, type AnswerStyle, type LengthStats,
+  answerStyle, ANSWER_STYLES, consAtK, countReflections, DEFAULT_REFLECTION_WORDS, lengthStats, mean, passAtK,
+  type AnswerStyle, type LengthStats,
 } from './metrics.js';
 
 /** A problem to evaluate. `question` (or `prompt`, as loadDataset names it) is the raw question. */

@@ -570,10 +570,10 @@ export class RefBackend implements Backend {
     this.rowsCheck(K, C, I);
     const E = gate.length;
     if (up.length !== E || down.length !== E) fail(K, `${E} gate, ${up.length} up and ${down.length} down weights`);
-    const X = fbuf(K, `x (${n}x${C})`, x, n * C);
+    const O = fbuf(K, `out (${n}x${C})`, out, n * C);
+    const X = unalias(fbuf(K, `x (${n}x${C})`, x, n * C), O);
     const Ix = ibuf(K, `idx (${n}x${k})`, idx, n * k);
     const Wt = fbuf(K, `weights (${n}x${k})`, weights, n * k);
-    const O = fbuf(K, `out (${n}x${C})`, out, n * C);
     const G = gate.map((g, e) => fbuf(K, `gate[${e}] (${I}x${C})`, g, I * C));
     const U = up.map((u, e) => fbuf(K, `up[${e}] (${I}x${C})`, u, I * C));
     const D = down.map((d, e) => fbuf(K, `down[${e}] (${C}x${I})`, d, C * I));
