@@ -34,7 +34,8 @@
         "native/rows.cc",
         "native/index.cc",
         "native/attention.cc",
-        "native/moe.cc"
+        "native/moe.cc",
+        "native/decode.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

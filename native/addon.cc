@@ -110,6 +110,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   r1::RegisterMoe(env, exports);
   r1::RegisterIndex(env, exports);
   r1::RegisterAttention(env, exports);
+  r1::RegisterDecode(env, exports);
   return exports;
 }
 

@@ -112,14 +112,9 @@ static void pack_t(float* Bt, const float* B, i64 ldb, i64 n, i64 D, i64 npad) {
 
 static inline i64 round_up(i64 x, i64 m) { return (x + m - 1) / m * m; }
 
-struct Attn {
-  const float *q, *k, *v;
-  const int32_t* kr;  // keyRange (B, 2) or null
-  i64 B, T, S, H, Hkv, Dk, Dv;
-  float scale;
-  bool causal, vInK;
-  i64 first(i64 b) const { return kr ? std::clamp<i64>(kr[2 * b], 0, S) : 0; }
-  i64 last(i64 b) const { return kr ? std::clamp<i64>(kr[2 * b + 1], 0, S) : S; }
+struct Attn : AttentionCall {
+  i64 first(i64 b) const { return keyRange ? std::clamp<i64>(keyRange[2 * b], 0, S) : 0; }
+  i64 last(i64 b) const { return keyRange ? std::clamp<i64>(keyRange[2 * b + 1], 0, S) : S; }
   // keys visible to query t of row b, counted from first(b)
   i64 visible(i64 b, i64 t) const {
     const i64 end = last(b);
@@ -141,7 +136,7 @@ static bool read_attn(Args& A, size_t i, Attn& at) {
   at.q = A.f32(i, "q");
   at.k = A.f32(i + 1, "k");
   at.v = A.f32(i + 2, "v");
-  at.kr = A.isNull(i + 3) ? nullptr : A.i32(i + 3, "keyRange");
+  at.keyRange = A.isNull(i + 3) ? nullptr : A.i32(i + 3, "keyRange");
   at.B = A.n(i + 4); at.T = A.n(i + 5); at.S = A.n(i + 6); at.H = A.n(i + 7); at.Hkv = A.n(i + 8);
   at.Dk = A.n(i + 9); at.Dv = A.n(i + 10);
   at.scale = static_cast<float>(A.num(i + 11));
@@ -172,16 +167,11 @@ R1_CLONES static void scale_row(float* o, float a, i64 n) {
   for (i64 i = 0; i < n; i++) o[i] *= a;
 }
 
-// attention(q, k, v, keyRange|null, B, T, S, H, Hkv, Dk, Dv, scale, causal, vInK, out, lse)
-static Napi::Value Attention(const Napi::CallbackInfo& info) {
-  Args A(info, "attention");
+void attention_forward(const AttentionCall& call, float* out, float* lse) {
   Attn at;
-  read_attn(A, 0, at);
-  float* out = A.f32(14, "out");
-  float* lse = A.f32(15, "lse");
-  if (!A.ok) return info.Env().Undefined();
+  static_cast<AttentionCall&>(at) = call;
   const i64 B = at.B, T = at.T, S = at.S, H = at.H, Dk = at.Dk, Dv = at.Dv;
-  if (B == 0 || T == 0 || H == 0) return info.Env().Undefined();
+  if (B == 0 || T == 0 || H == 0) return;
   const i64 G = H / at.Hkv, BQ = at.block(), nqb = (T + BQ - 1) / BQ;
   // Decoding one token with grouped heads (GQA, or MLA's absorbed form where all H heads share
   // one latent): the G query heads of a kv head become the G rows of one block, so its keys are
@@ -258,6 +248,17 @@ static Napi::Value Attention(const Napi::CallbackInfo& info) {
       }
     }
   }
+}
+
+// attention(q, k, v, keyRange|null, B, T, S, H, Hkv, Dk, Dv, scale, causal, vInK, out, lse)
+static Napi::Value Attention(const Napi::CallbackInfo& info) {
+  Args A(info, "attention");
+  Attn at;
+  read_attn(A, 0, at);
+  float* out = A.f32(14, "out");
+  float* lse = A.f32(15, "lse");
+  if (!A.ok) return info.Env().Undefined();
+  attention_forward(at, out, lse);
   return info.Env().Undefined();
 }
 

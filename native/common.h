@@ -109,6 +109,26 @@ struct Args {
   }
 };
 
+// The Float32Array data of arr[e] for the listed entries of a JS array argument (null for the
+// others): a MoE decoding step touches a few of many experts' weights.
+inline bool f32_list(Args& A, size_t i, const char* what, const std::vector<i64>& used, std::vector<const float*>& out) {
+  if (!A.ok) return false;
+  Napi::Value v = A.info[i];
+  if (!v.IsArray()) { A.fail(std::string(what) + " must be an array of Float32Arrays"); return false; }
+  Napi::Array arr = v.As<Napi::Array>();
+  out.assign(arr.Length(), nullptr);
+  for (i64 e : used) {
+    if (e >= static_cast<i64>(arr.Length())) { A.fail(std::string(what) + " has too few entries"); return false; }
+    Napi::Value x = arr.Get(static_cast<uint32_t>(e));
+    if (!x.IsTypedArray() || x.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+      A.fail(std::string(what) + " must hold Float32Arrays only");
+      return false;
+    }
+    out[e] = x.As<Napi::Float32Array>().Data();
+  }
+  return true;
+}
+
 }  // namespace r1
 
 #define R1_EXPORT(exports, name, fn) (exports).Set(name, Napi::Function::New(env, fn, name))

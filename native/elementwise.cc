@@ -254,7 +254,7 @@ static Napi::Value Where(const Napi::CallbackInfo& info) {
 // ---- swiglu ------------------------------------------------------------------------------------
 
 R1_CLONES
-static void swiglu_loop(const float* g, const float* u, float* o, i64 n) {
+void swiglu_row(const float* g, const float* u, float* o, i64 n) {
 #pragma omp simd
   for (i64 i = 0; i < n; i++) o[i] = g[i] * fsigmoid(g[i]) * u[i];
 }
@@ -278,7 +278,7 @@ static Napi::Value Swiglu(const Napi::CallbackInfo& info) {
   float* o = A.f32(2, "out");
   i64 n = A.n(3);
   if (!A.ok) return info.Env().Undefined();
-  prange(n, [&](i64 b, i64 e) { swiglu_loop(g + b, u + b, o + b, e - b); });
+  prange(n, [&](i64 b, i64 e) { swiglu_row(g + b, u + b, o + b, e - b); });
   return info.Env().Undefined();
 }
 

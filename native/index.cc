@@ -25,6 +25,11 @@ R1_CLONES static void rope_inter(const float* x, float* o, const float* c, const
   }
 }
 
+void rope_row(const float* x, float* o, const float* cos, const float* sin, i64 half, bool interleaved) {
+  if (interleaved) rope_inter(x, o, cos, sin, half, 1.0f);
+  else rope_half(x, o, cos, sin, half, 1.0f);
+}
+
 // rope(x, out, cos, sin, positions, N, H, D, interleaved, inverse)
 static Napi::Value Rope(const Napi::CallbackInfo& info) {
   Args A(info, "rope");

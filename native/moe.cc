@@ -12,45 +12,16 @@
 
 namespace r1 {
 
-// The Float32Array data of arr[e] for the experts that have tokens (null for the others): a
-// decoding step touches a few of many experts.
-static bool f32_list(Args& A, size_t i, const char* what, const std::vector<i64>& used, std::vector<const float*>& out) {
-  if (!A.ok) return false;
-  Napi::Value v = A.info[i];
-  if (!v.IsArray()) { A.fail(std::string(what) + " must be an array of Float32Arrays"); return false; }
-  Napi::Array arr = v.As<Napi::Array>();
-  out.assign(arr.Length(), nullptr);
-  for (i64 e : used) {
-    if (e >= static_cast<i64>(arr.Length())) { A.fail(std::string(what) + " has too few entries"); return false; }
-    Napi::Value x = arr.Get(static_cast<uint32_t>(e));
-    if (!x.IsTypedArray() || x.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
-      A.fail(std::string(what) + " must hold Float32Arrays only");
-      return false;
-    }
-    out[e] = x.As<Napi::Float32Array>().Data();
-  }
-  return true;
-}
-
 R1_CLONES
 static void silu_mul(float* g, const float* u, i64 n) {
 #pragma omp simd
   for (i64 i = 0; i < n; i++) g[i] = g[i] * fsigmoid(g[i]) * u[i];
 }
 
-// moeExperts(x, idx, weights, gate[], up[], down[], out, n, k, C, I)
-static Napi::Value MoeExperts(const Napi::CallbackInfo& info) {
-  Args A(info, "moeExperts");
-  const float* x = A.f32(0, "x");
-  const int32_t* idx = A.i32(1, "idx");
-  const float* w = A.f32(2, "weights");
-  float* out = A.f32(6, "out");
-  const i64 n = A.n(7), k = A.n(8), C = A.n(9), I = A.n(10);
-  if (A.ok && !info[3].IsArray()) A.fail("gate must be an array of Float32Arrays");
-  if (!A.ok) return info.Env().Undefined();
-  const i64 E = static_cast<i64>(info[3].As<Napi::Array>().Length()), slots = n * k;
-  if (slots == 0 || C == 0) return info.Env().Undefined();
-
+void moe_experts(const float* x, const int32_t* idx, const float* w, const float* const* gate, const float* const* up,
+                 const float* const* down, i64 E, float* out, i64 n, i64 k, i64 C, i64 I) {
+  const i64 slots = n * k;
+  if (slots == 0 || C == 0) return;
   // slots grouped by expert (stable): order[start[e] .. start[e+1])
   std::vector<i64> start(E + 1, 0), order(slots), row(slots);
   for (i64 s = 0; s < slots; s++) start[idx[s] + 1]++;
@@ -65,11 +36,6 @@ static Napi::Value MoeExperts(const Napi::CallbackInfo& info) {
     const i64 cnt = start[e + 1] - start[e];
     if (cnt > 0) { active.push_back(e); most = std::max(most, cnt); }
   }
-  std::vector<const float*> gate, up, down;
-  f32_list(A, 3, "gate", active, gate);
-  f32_list(A, 4, "up", active, up);
-  f32_list(A, 5, "down", active, down);
-  if (!A.ok) return info.Env().Undefined();
   std::vector<float> Y(static_cast<size_t>(slots * C));  // expert outputs, one row per slot in expert order
 
   // Threads share the experts when there is enough to share: a few tokens through a few small
@@ -83,8 +49,11 @@ static Napi::Value MoeExperts(const Napi::CallbackInfo& info) {
 #pragma omp for schedule(dynamic, 1)
     for (size_t a = 0; a < active.size(); a++) {
       const i64 e = active[a], r0 = start[e], m = start[e + 1] - r0;
+      // on one thread, the next expert's weights are requested while this one's are read
+      if (nt == 1 && a + 1 < active.size()) prefetch_weights(gate[active[a + 1]], I * C);
       for (i64 r = 0; r < m; r++) std::memcpy(X.data() + r * C, x + (order[r0 + r] / k) * C, sizeof(float) * C);
       linear_rows((int)m, (int)I, (int)C, X.data(), (int)C, gate[e], (int)C, G.data(), (int)I);
+      prefetch_weights(down[e], C * I);
       linear_rows((int)m, (int)I, (int)C, X.data(), (int)C, up[e], (int)C, U.data(), (int)I);
       silu_mul(G.data(), U.data(), m * I);
       linear_rows((int)m, (int)C, (int)I, G.data(), (int)I, down[e], (int)I, Y.data() + r0 * C, (int)C);
@@ -102,6 +71,32 @@ static Napi::Value MoeExperts(const Napi::CallbackInfo& info) {
       for (i64 c = 0; c < C; c++) o[c] += wt * y[c];
     }
   }
+}
+
+// moeExperts(x, idx, weights, gate[], up[], down[], out, n, k, C, I)
+static Napi::Value MoeExperts(const Napi::CallbackInfo& info) {
+  Args A(info, "moeExperts");
+  const float* x = A.f32(0, "x");
+  const int32_t* idx = A.i32(1, "idx");
+  const float* w = A.f32(2, "weights");
+  float* out = A.f32(6, "out");
+  const i64 n = A.n(7), k = A.n(8), C = A.n(9), I = A.n(10);
+  if (A.ok && !info[3].IsArray()) A.fail("gate must be an array of Float32Arrays");
+  if (!A.ok) return info.Env().Undefined();
+  const i64 E = static_cast<i64>(info[3].As<Napi::Array>().Length()), slots = n * k;
+  if (slots == 0 || C == 0) return info.Env().Undefined();
+  std::vector<i64> used;  // the experts some token chose: only their weights are fetched
+  {
+    std::vector<char> chosen(E, 0);
+    for (i64 s = 0; s < slots; s++) chosen[idx[s]] = 1;
+    for (i64 e = 0; e < E; e++) if (chosen[e]) used.push_back(e);
+  }
+  std::vector<const float*> gate, up, down;
+  f32_list(A, 3, "gate", used, gate);
+  f32_list(A, 4, "up", used, up);
+  f32_list(A, 5, "down", used, down);
+  if (!A.ok) return info.Env().Undefined();
+  moe_experts(x, idx, w, gate.data(), up.data(), down.data(), E, out, n, k, C, I);
   return info.Env().Undefined();
 }
 

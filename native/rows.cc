@@ -222,7 +222,7 @@ static Napi::Value SoftmaxGrad(const Napi::CallbackInfo& info) {
 
 // ---- rmsNorm -----------------------------------------------------------------------------------
 
-R1_CLONES static float rms_row(const float* x, const float* w, float* o, i64 n, float eps) {
+R1_CLONES float rms_norm_row(const float* x, const float* w, float* o, i64 n, float eps) {
   float ss = 0;
 #pragma omp simd reduction(+ : ss)
   for (i64 i = 0; i < n; i++) ss += x[i] * x[i];
@@ -248,7 +248,7 @@ static Napi::Value RmsNorm(const Napi::CallbackInfo& info) {
     return info.Env().Undefined();
   }
   prows(rows, cols * 2, [&](i64 b, i64 e) {
-    for (i64 r = b; r < e; r++) rstd[r] = rms_row(x + r * cols, w, o + r * cols, cols, eps);
+    for (i64 r = b; r < e; r++) rstd[r] = rms_norm_row(x + r * cols, w, o + r * cols, cols, eps);
   });
   return info.Env().Undefined();
 }

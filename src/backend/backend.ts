@@ -196,6 +196,80 @@ export interface Backend {
    * `gradScale` multiplies g first (gradient clipping folded in).
    */
   adamw(p: Storage, g: Storage, m: Storage, v: Storage, o: AdamWStep): void;
+
+  // ---- fused decoding blocks (optional) -----------------------------------------------------
+  // One call per block of a decoder layer, input norm and residual included, for B rows of one
+  // new token each: out (B, C) = x + block(RMSNorm(x)). Small-batch decoding spends more on the
+  // ~25 calls, allocations and copies of a block run op by op than on its arithmetic. A backend
+  // without them runs the blocks op by op (the models' own forward), which is also their
+  // reference in the tests. Caches are written at index `at` of each row.
+  /** DeepSeek-V3's Multi-head Latent Attention over the latent cache (W^UK, W^UV absorbed). */
+  mlaDecode?(a: MlaDecodeArgs, out: Storage): void;
+  /** Llama / Qwen2 grouped-query attention over a key/value cache. */
+  gqaDecode?(a: GqaDecodeArgs, out: Storage): void;
+  /** A SwiGLU MLP block. */
+  mlpDecode?(a: MlpDecodeArgs, out: Storage): void;
+  /** A DeepSeekMoE block: router, group-limited top-K, routed and shared experts. */
+  moeDecode?(a: MoeDecodeArgs, out: Storage): void;
+}
+
+/** A linear layer's weight (out, in) and bias (out) or null. */
+export interface LinearParams { weight: Storage; bias: Storage | null }
+
+/** What every fused decoding block reads: x (B, C) and its input RMSNorm (weight (C), ε). */
+export interface DecodeBlockArgs {
+  B: number; C: number;
+  x: Storage;
+  norm: Storage; eps: number;
+}
+
+/**
+ * An attention block's cache side: keys of row b are [keyRange[b, 0], at + 1) of a buffer of
+ * `capacity` positions per row, the new token's at index `at`; positions i32 (B); rope tables
+ * cos/sin (maxPos, D/2), pairs interleaved or split in halves.
+ */
+export interface DecodeCacheArgs {
+  capacity: number; at: number;
+  keyRange: Storage; positions: Storage;
+  cos: Storage; sin: Storage; interleaved: boolean;
+  scale: number;
+}
+
+export interface MlaDecodeArgs extends DecodeBlockArgs, DecodeCacheArgs {
+  H: number; Dn: number; Dr: number; Dv: number;
+  /** q_lora_rank, or 0 when queries come from a single q_proj. */
+  Lq: number;
+  Lkv: number;
+  /** ε of q_a_layernorm and kv_a_layernorm. */
+  mlaEps: number;
+  qA: LinearParams | null; qANorm: Storage | null; qB: Storage | null; q: Storage | null;
+  kvA: LinearParams; kvANorm: Storage; kvB: Storage; o: LinearParams;
+  /** The latent cache (B, capacity, 1, Lkv + Dr): [RMSNorm(c_KV) ; RoPE(k_R)] per token. */
+  latent: Storage;
+}
+
+export interface GqaDecodeArgs extends DecodeBlockArgs, DecodeCacheArgs {
+  H: number; Hkv: number; D: number;
+  q: LinearParams; k: LinearParams; v: LinearParams; o: LinearParams;
+  /** (B, capacity, Hkv, D) each. */
+  kCache: Storage; vCache: Storage;
+}
+
+export interface MlpDecodeArgs extends DecodeBlockArgs {
+  I: number;
+  gate: Storage; up: Storage; down: Storage;
+}
+
+export interface MoeDecodeArgs extends DecodeBlockArgs {
+  /** moe_intermediate_size; experts E, K per token, G groups of which topkGroup are kept. */
+  I: number; E: number; K: number; G: number; topkGroup: number;
+  normTopk: boolean; scaling: number;
+  /** Router weight (E, C) and selection bias (E). */
+  router: Storage; bias: Storage;
+  gate: readonly Storage[]; up: readonly Storage[]; down: readonly Storage[];
+  shared: { I: number; gate: Storage; up: Storage; down: Storage } | null;
+  /** i32 (B, K): receives each row's chosen experts. */
+  chosen: Storage;
 }
 
 export interface AdamWStep {

@@ -1,6 +1,7 @@
 // What every causal language model here shares: the forward contract, positions, the loss.
-import type { Backend } from '../backend/backend.js';
-import { crossEntropy, linearCrossEntropy, narrow, reshape, Tensor, tensor } from '../tensor/index.js';
+import type { Backend, DecodeCacheArgs } from '../backend/backend.js';
+import { crossEntropy, isGradEnabled, linearCrossEntropy, narrow, reshape, Tensor, tensor } from '../tensor/index.js';
+import type { RotaryTables } from '../nn/rotary.js';
 import type { ModelConfig } from './config.js';
 import type { Module } from '../nn/module.js';
 import type { KVCache } from '../generate/kv-cache.js';
@@ -68,4 +69,30 @@ export function nextTokenLoss(logits: Tensor, labels: Tensor, shift = 1): Tensor
   const pred = reshape(narrow(logits, 1, 0, T - shift), [B * (T - shift), V]);
   const target = reshape(narrow(labels, 1, shift, T - shift), [B * (T - shift)]);
   return crossEntropy(pred, target);
+}
+
+/**
+ * Rows up to which a decoding step runs each block of a layer in one backend call
+ * (Backend.mlaDecode, gqaDecode, mlpDecode, moeDecode). With a few rows, a block run op by op
+ * spends more on its ~25 calls, allocations and copies than on its arithmetic; larger batches
+ * spread that cost over their rows and are served best by GEMMs over all rows at once, so they
+ * keep the op-by-op path (as does every training and prefill pass).
+ */
+export const FUSED_DECODE_MAX_ROWS = 4;
+
+type DecodeKernel = 'mlaDecode' | 'gqaDecode' | 'mlpDecode' | 'moeDecode';
+
+/** Whether x (B, T, C) is a decoding step that the backend's fused blocks serve. */
+export function decodesFused(x: Tensor, cache: KVCache | undefined, kernels: readonly DecodeKernel[]): cache is KVCache {
+  const [B, T] = x.shape;
+  return cache !== undefined && T === 1 && B <= FUSED_DECODE_MAX_ROWS && !isGradEnabled() && x.dtype === 'f32'
+    && kernels.every((k) => typeof x.backend[k] === 'function');
+}
+
+/** The cache side of a fused attention block: write index, key ranges, positions, rope tables. */
+export function decodeCacheArgs(cache: KVCache, positions: Tensor, rot: RotaryTables, interleaved: boolean, scale: number): DecodeCacheArgs {
+  return {
+    capacity: cache.capacity, at: cache.length, keyRange: cache.range.storage, positions: positions.storage,
+    cos: rot.cos.storage, sin: rot.sin.storage, interleaved, scale,
+  };
 }

@@ -15,7 +15,7 @@ import {
 import { Embedding, InitOptions, Linear, RMSNorm, SwiGLUMLP } from '../nn/layers.js';
 import { Module, ModuleList } from '../nn/module.js';
 import { RotaryTables, yarnMscale } from '../nn/rotary.js';
-import { CausalLM, defaultPositions, ForwardOptions, ForwardOutput, nextTokenLossFromHidden } from './common.js';
+import { CausalLM, decodeCacheArgs, decodesFused, defaultPositions, ForwardOptions, ForwardOutput, nextTokenLossFromHidden } from './common.js';
 import type { DeepseekV3Config } from './config.js';
 import type { KVCache } from '../generate/kv-cache.js';
 
@@ -111,6 +111,23 @@ export class MultiHeadLatentAttention extends Module {
     const oLatent = attention(q, latent, latent, { scale: this.scale, keyRange: cache.range, valueWidth: Lkv }); // (B,T,H,Lkv)
     const o = matmul(reshape(perHead(oLatent), [H, B * T, Lkv]), wUV, { transB: true }); // (H, B·T, Dv)
     return this.o_proj.forward(reshape(permute(reshape(o, [H, B, T, Dv]), [1, 2, 0, 3]), [B, T, H * Dv]));
+  }
+
+  /** x + forward(norm(x)) over the latent cache for a decoding step of a few rows (B, 1, C), in one backend call. */
+  decodeStep(x: Tensor, norm: RMSNorm, positions: Tensor, rot: RotaryTables, cache: KVCache): Tensor {
+    const [B, , C] = x.shape;
+    const { H, Dn, Dr, Dv, Lkv } = this;
+    const out = x.backend.empty('f32', B * C);
+    x.backend.mlaDecode!({
+      B, C, x: x.storage, norm: norm.weight.storage, eps: norm.eps, H, Dn, Dr, Dv, Lkv,
+      Lq: this.q_a_proj ? this.q_a_proj.outFeatures : 0, mlaEps: MLA_NORM_EPS,
+      ...decodeCacheArgs(cache, positions, rot, this.interleaved, this.scale),
+      qA: this.q_a_proj?.kernelArgs ?? null, qANorm: this.q_a_layernorm?.weight.storage ?? null,
+      qB: this.q_b_proj?.weight.storage ?? null, q: this.q_proj?.weight.storage ?? null,
+      kvA: this.kv_a_proj_with_mqa.kernelArgs, kvANorm: this.kv_a_layernorm.weight.storage, kvB: this.kv_b_proj.weight.storage,
+      o: this.o_proj.kernelArgs, latent: cache.buffer(this.cacheKey, 1, Lkv + Dr).storage,
+    }, out);
+    return new Tensor(out, x.shape, x.backend);
   }
 }
 
@@ -235,6 +252,34 @@ export class DeepseekMoE extends Module {
     return reshape(y, [B, T, C]);
   }
 
+  /** x + forward(norm(x)) for a decoding step of a few rows (B, 1, C), in one backend call. */
+  decodeStep(x: Tensor, norm: RMSNorm): Tensor {
+    const [B, , C] = x.shape;
+    const { E, K, G, topkGroup } = this;
+    const backend = x.backend;
+    const out = backend.empty('f32', B * C);
+    const chosen = backend.empty('i32', B * K);
+    const experts = this.experts.items;
+    const shared = this.shared_experts;
+    backend.moeDecode!({
+      B, C, x: x.storage, norm: norm.weight.storage, eps: norm.eps,
+      I: this.cfg.moe_intermediate_size, E, K, G, topkGroup, normTopk: this.cfg.norm_topk_prob, scaling: this.cfg.routed_scaling_factor,
+      router: this.gate.weight.storage, bias: this.gate.e_score_correction_bias.storage,
+      gate: experts.map((m) => m.gate_proj.weight.storage), up: experts.map((m) => m.up_proj.weight.storage),
+      down: experts.map((m) => m.down_proj.weight.storage),
+      shared: shared && {
+        I: shared.gate_proj.outFeatures, gate: shared.gate_proj.weight.storage, up: shared.up_proj.weight.storage,
+        down: shared.down_proj.weight.storage,
+      },
+      chosen,
+    }, out);
+    const load = new Int32Array(E);
+    for (const e of backend.read(chosen)) load[e]++;
+    this.lastLoad = load;
+    this.lastBalanceLoss = null;
+    return new Tensor(out, x.shape, backend);
+  }
+
   /** Σ_i g_i FFN_i(h) with autograd (training). */
   private dispatch(xf: Tensor, indices: Tensor, weights: Tensor, load: Int32Array): Tensor {
     const [N] = xf.shape;
@@ -329,6 +374,10 @@ export class DecoderLayer extends Module {
   }
 
   forward(x: Tensor, positions: Tensor, rot: RotaryTables, cache?: KVCache): Tensor {
+    if (decodesFused(x, cache, ['mlaDecode', this.mlp instanceof DeepseekMoE ? 'moeDecode' : 'mlpDecode'])) {
+      const h = this.self_attn.decodeStep(x, this.input_layernorm, positions, rot, cache);
+      return this.mlp.decodeStep(h, this.post_attention_layernorm);
+    }
     const h = add(x, this.self_attn.forward(this.input_layernorm.forward(x), positions, rot, cache));
     return add(h, this.mlp.forward(this.post_attention_layernorm.forward(h)));
   }

@@ -8,7 +8,7 @@ import type { KVCache } from '../generate/kv-cache.js';
 import { Embedding, InitOptions, Linear, RMSNorm, SwiGLUMLP } from '../nn/layers.js';
 import { Module, ModuleList } from '../nn/module.js';
 import { RotaryTables } from '../nn/rotary.js';
-import { CausalLM, defaultPositions, ForwardOptions, ForwardOutput } from './common.js';
+import { CausalLM, decodeCacheArgs, decodesFused, defaultPositions, ForwardOptions, ForwardOutput } from './common.js';
 import type { LlamaConfig, Qwen2Config } from './config.js';
 
 type DenseConfig = LlamaConfig | Qwen2Config;
@@ -41,6 +41,20 @@ class Attention extends Module {
       : attention(q, k, v, { scale });
     return this.o_proj.forward(reshape(o, [B, T, this.H * this.D]));
   }
+
+  /** x + forward(norm(x)) for a decoding step of a few rows (B, 1, C), in one backend call. */
+  decodeStep(x: Tensor, norm: RMSNorm, positions: Tensor, rot: RotaryTables, cache: KVCache): Tensor {
+    const [B, , C] = x.shape;
+    const { H, Hkv, D } = this;
+    const out = x.backend.empty('f32', B * C);
+    x.backend.gqaDecode!({
+      B, C, x: x.storage, norm: norm.weight.storage, eps: norm.eps, H, Hkv, D,
+      ...decodeCacheArgs(cache, positions, rot, false, 1 / Math.sqrt(D)),
+      q: this.q_proj.kernelArgs, k: this.k_proj.kernelArgs, v: this.v_proj.kernelArgs, o: this.o_proj.kernelArgs,
+      kCache: cache.buffer(`${this.cacheKey}.k`, Hkv, D).storage, vCache: cache.buffer(`${this.cacheKey}.v`, Hkv, D).storage,
+    }, out);
+    return new Tensor(out, x.shape, x.backend);
+  }
 }
 
 class DecoderLayer extends Module {
@@ -54,6 +68,10 @@ class DecoderLayer extends Module {
     this.mlp = this.module('mlp', new SwiGLUMLP(cfg.hidden_size, cfg.intermediate_size, init));
   }
   forward(x: Tensor, positions: Tensor, rot: RotaryTables, cache?: KVCache): Tensor {
+    if (decodesFused(x, cache, ['gqaDecode', 'mlpDecode'])) {
+      const h = this.self_attn.decodeStep(x, this.input_layernorm, positions, rot, cache);
+      return this.mlp.decodeStep(h, this.post_attention_layernorm);
+    }
     const h = add(x, this.self_attn.forward(this.input_layernorm.forward(x), positions, rot, cache));
     return add(h, this.mlp.forward(this.post_attention_layernorm.forward(h)));
   }

@@ -1,5 +1,5 @@
 // The basic layers: Linear, Embedding, RMSNorm, and the SwiGLU MLP shared by every model here.
-import type { Backend } from '../backend/backend.js';
+import type { Backend, LinearParams } from '../backend/backend.js';
 import { embedding, full, linear, randn, rmsNorm, Rng, swiglu, Tensor, zeros } from '../tensor/index.js';
 import { Module } from './module.js';
 
@@ -15,6 +15,8 @@ export class Linear extends Module {
     this.bias = bias ? this.param('bias', zeros([outFeatures], { backend: init.backend })) : null;
   }
   forward(x: Tensor): Tensor { return linear(x, this.weight, this.bias); }
+  /** Weight and bias as a fused kernel takes them. */
+  get kernelArgs(): LinearParams { return { weight: this.weight.storage, bias: this.bias?.storage ?? null }; }
 }
 
 export class Embedding extends Module {
@@ -48,5 +50,16 @@ export class SwiGLUMLP extends Module {
   }
   forward(x: Tensor): Tensor {
     return this.down_proj.forward(swiglu(this.gate_proj.forward(x), this.up_proj.forward(x)));
+  }
+
+  /** x + forward(norm(x)) for a decoding step of a few rows (B, 1, C), in one backend call. */
+  decodeStep(x: Tensor, norm: RMSNorm): Tensor {
+    const [B, , C] = x.shape;
+    const out = x.backend.empty('f32', B * C);
+    x.backend.mlpDecode!({
+      B, C, x: x.storage, norm: norm.weight.storage, eps: norm.eps, I: this.gate_proj.outFeatures,
+      gate: this.gate_proj.weight.storage, up: this.up_proj.weight.storage, down: this.down_proj.weight.storage,
+    }, out);
+    return new Tensor(out, x.shape, x.backend);
   }
 }

@@ -6,7 +6,8 @@
 // never an out-of-bounds access. Inputs that overlap an output in a way the kernel cannot handle
 // in place are snapshotted first (same results as the reference backend, which reads snapshots).
 import type {
-  AdamWStep, AttentionArgs, Backend, BinaryOp, CompareOp, DType, GemmArgs, HostArray, Storage, UnaryOp,
+  AdamWStep, AttentionArgs, Backend, BinaryOp, CompareOp, DecodeBlockArgs, DecodeCacheArgs, DType, GemmArgs, GqaDecodeArgs,
+  HostArray, LinearParams, MlaDecodeArgs, MlpDecodeArgs, MoeDecodeArgs, Storage, UnaryOp,
 } from '../backend.js';
 import { HostStorage, host } from '../host.js';
 import { loadNative, getThreads, setThreads, type NativeAddon } from './native.js';
@@ -675,4 +676,136 @@ export class CpuBackend implements Backend {
     const G = unalias(f32(K, 'g', g), P, M, Vv);
     this.n.adamw(P, G, M, Vv, n, o.lr, o.beta1, o.beta2, o.eps, o.weightDecay, o.step, o.gradScale);
   }
+
+  // ---- fused decoding blocks ----
+
+  mlaDecode(a: MlaDecodeArgs, out: Storage): void {
+    const K = 'mlaDecode';
+    const { B, C, H, Dn, Dr, Dv, Lq, Lkv } = a;
+    for (const [what, v] of Object.entries({ H, Dn, Dr, Dv, Lq, Lkv })) checkCount(K, what, v);
+    if (Dr % 2 !== 0) fail(K, `qk_rope_head_dim must be even, got ${Dr}`);
+    const { X, O, norm } = this.blockIO(K, a, out);
+    const cacheIO = this.cacheIO(K, a, Dr);
+    const latent = f32(K, `latent cache (${B}x${a.capacity}x1x${Lkv + Dr})`, a.latent, B * a.capacity * (Lkv + Dr));
+    const Dq = Dn + Dr;
+    let qA: F32 | null = null, qABias: F32 | null = null, qANorm: F32 | null = null, qB: F32 | null = null, q: F32 | null = null;
+    if (Lq > 0) {
+      if (!a.qA || !a.qANorm || !a.qB) fail(K, 'q_lora_rank > 0 needs q_a_proj, q_a_layernorm and q_b_proj');
+      [qA, qABias] = linearParams(K, 'q_a_proj', a.qA, Lq, C);
+      qANorm = f32(K, `q_a_layernorm (${Lq})`, a.qANorm, Lq);
+      qB = f32(K, `q_b_proj (${H * Dq}x${Lq})`, a.qB, H * Dq * Lq);
+    } else {
+      if (!a.q) fail(K, 'without q_lora_rank the block needs q_proj');
+      q = f32(K, `q_proj (${H * Dq}x${C})`, a.q, H * Dq * C);
+    }
+    const [kvA, kvABias] = linearParams(K, 'kv_a_proj_with_mqa', a.kvA, Lkv + Dr, C);
+    const kvANorm = f32(K, `kv_a_layernorm (${Lkv})`, a.kvANorm, Lkv);
+    const kvB = f32(K, `kv_b_proj (${H * (Dn + Dv)}x${Lkv})`, a.kvB, H * (Dn + Dv) * Lkv);
+    const [o, oBias] = linearParams(K, 'o_proj', a.o, C, H * Dv);
+    if (B === 0) return;
+    const dims = Float64Array.of(B, C, H, Dn, Dr, Dv, Lq, Lkv, a.eps, a.mlaEps, a.scale, a.interleaved ? 1 : 0, a.capacity, a.at);
+    this.n.mlaDecode(X, O, [norm, qA, qANorm, qB, q, kvA, kvANorm, kvB, o, qABias, kvABias, oBias], dims,
+      cacheIO.cos, cacheIO.sin, cacheIO.positions, latent, cacheIO.keyRange);
+  }
+
+  gqaDecode(a: GqaDecodeArgs, out: Storage): void {
+    const K = 'gqaDecode';
+    const { B, C, H, Hkv, D } = a;
+    for (const [what, v] of Object.entries({ H, Hkv, D })) checkCount(K, what, v);
+    if (Hkv === 0 || H % Hkv !== 0) fail(K, `query heads (${H}) must be a multiple of key/value heads (${Hkv})`);
+    if (D % 2 !== 0) fail(K, `head_dim must be even, got ${D}`);
+    const { X, O, norm } = this.blockIO(K, a, out);
+    const cacheIO = this.cacheIO(K, a, D);
+    const kvLen = B * a.capacity * Hkv * D;
+    const kCache = f32(K, `kCache (${B}x${a.capacity}x${Hkv}x${D})`, a.kCache, kvLen);
+    const vCache = f32(K, `vCache (${B}x${a.capacity}x${Hkv}x${D})`, a.vCache, kvLen);
+    if (overlaps(kCache, vCache)) fail(K, 'kCache and vCache must be distinct buffers');
+    const [q, qb] = linearParams(K, 'q_proj', a.q, H * D, C);
+    const [k, kb] = linearParams(K, 'k_proj', a.k, Hkv * D, C);
+    const [v, vb] = linearParams(K, 'v_proj', a.v, Hkv * D, C);
+    const [o, ob] = linearParams(K, 'o_proj', a.o, C, H * D);
+    if (B === 0) return;
+    const dims = Float64Array.of(B, C, H, Hkv, D, a.eps, a.scale, a.interleaved ? 1 : 0, a.capacity, a.at);
+    this.n.gqaDecode(X, O, [norm, q, k, v, o, qb, kb, vb, ob], dims, cacheIO.cos, cacheIO.sin, cacheIO.positions, kCache, vCache,
+      cacheIO.keyRange);
+  }
+
+  mlpDecode(a: MlpDecodeArgs, out: Storage): void {
+    const K = 'mlpDecode';
+    const { B, C, I } = a;
+    checkCount(K, 'I', I);
+    const { X, O, norm } = this.blockIO(K, a, out);
+    const gate = f32(K, `gate_proj (${I}x${C})`, a.gate, I * C);
+    const up = f32(K, `up_proj (${I}x${C})`, a.up, I * C);
+    const down = f32(K, `down_proj (${C}x${I})`, a.down, C * I);
+    if (B === 0) return;
+    this.n.mlpDecode(X, O, [norm, gate, up, down], Float64Array.of(B, C, I, a.eps));
+  }
+
+  moeDecode(a: MoeDecodeArgs, out: Storage): void {
+    const K = 'moeDecode';
+    const { B, C, I, E, G, topkGroup } = a;
+    const Kx = a.K;
+    for (const [what, v] of Object.entries({ I, E, K: Kx, G, topkGroup })) checkCount(K, what, v);
+    if (G === 0 || E % G !== 0) fail(K, `${E} experts do not split into ${G} groups`);
+    if (topkGroup < 1 || topkGroup > G) fail(K, `topkGroup ${topkGroup} must be in [1, ${G}]`);
+    if (Kx < 1 || Kx > topkGroup * (E / G)) fail(K, `${Kx} experts per token cannot come from ${topkGroup} groups of ${E / G}`);
+    if (a.gate.length !== E || a.up.length !== E || a.down.length !== E) {
+      fail(K, `${a.gate.length} gate, ${a.up.length} up and ${a.down.length} down weights for ${E} experts`);
+    }
+    const { X, O, norm } = this.blockIO(K, a, out);
+    const router = f32(K, `gate.weight (${E}x${C})`, a.router, E * C);
+    const bias = f32(K, `e_score_correction_bias (${E})`, a.bias, E);
+    const gate = a.gate.map((g, e) => f32(K, `experts[${e}].gate_proj (${I}x${C})`, g, I * C));
+    const up = a.up.map((u, e) => f32(K, `experts[${e}].up_proj (${I}x${C})`, u, I * C));
+    const down = a.down.map((d, e) => f32(K, `experts[${e}].down_proj (${C}x${I})`, d, C * I));
+    const Is = a.shared?.I ?? 0;
+    const shared = a.shared
+      ? [f32(K, `shared_experts.gate_proj (${Is}x${C})`, a.shared.gate, Is * C), f32(K, `shared_experts.up_proj (${Is}x${C})`, a.shared.up, Is * C),
+        f32(K, `shared_experts.down_proj (${C}x${Is})`, a.shared.down, C * Is)]
+      : [null, null, null];
+    const chosen = i32(K, `chosen (${B}x${Kx})`, a.chosen, B * Kx);
+    if (B === 0) return;
+    const dims = Float64Array.of(B, C, I, Is, E, Kx, G, topkGroup, a.normTopk ? 1 : 0, a.scaling, a.eps);
+    this.n.moeDecode(X, O, [norm, router, bias, ...shared], dims, gate, up, down, chosen);
+  }
+
+  /** x (B, C), out (B, C) (may be x itself), the input norm's weight (C). */
+  private blockIO(K: string, a: DecodeBlockArgs, out: Storage): { X: F32; O: F32; norm: F32 } {
+    checkCount(K, 'B', a.B);
+    checkCount(K, 'C', a.C);
+    if (!(a.eps >= 0)) fail(K, `eps must be a non-negative number, got ${a.eps}`);
+    const n = a.B * a.C;
+    const O = f32(K, `out (${a.B}x${a.C})`, out, n);
+    const X = unaliasSameIndex(f32(K, `x (${a.B}x${a.C})`, a.x, n), O);
+    return { X, O, norm: f32(K, `norm weight (${a.C})`, a.norm, a.C) };
+  }
+
+  /** Positions inside the rope tables, the write index inside the cache, key ranges ending at at + 1. */
+  private cacheIO(K: string, a: DecodeCacheArgs & { B: number }, D: number): { cos: F32; sin: F32; positions: I32; keyRange: I32 } {
+    const half = D / 2;
+    checkCount(K, 'capacity', a.capacity);
+    if (!(Number.isInteger(a.at) && a.at >= 0 && a.at < a.capacity)) fail(K, `write index ${a.at} is outside the cache's ${a.capacity} positions`);
+    const cos = f32(K, 'cos table', a.cos), sin = f32(K, 'sin table', a.sin);
+    if (cos.length !== sin.length || half === 0 || cos.length % half !== 0) {
+      fail(K, `cos/sin tables of ${cos.length}/${sin.length} values do not hold rows of ${half}`);
+    }
+    const positions = i32(K, `positions (${a.B})`, a.positions, a.B);
+    checkIndices(K, 'positions', positions, a.B, cos.length / half);
+    const keyRange = i32(K, `keyRange (${a.B}x2)`, a.keyRange, 2 * a.B);
+    for (let b = 0; b < a.B; b++) {
+      const s = keyRange[2 * b], e = keyRange[2 * b + 1];
+      if (!(s >= 0 && s <= a.at && e === a.at + 1)) fail(K, `keyRange of row ${b} is [${s}, ${e}); a decoding step needs [start <= ${a.at}, ${a.at + 1})`);
+    }
+    if (!Number.isFinite(a.scale)) fail(K, `scale must be finite, got ${a.scale}`);
+    return { cos, sin, positions, keyRange };
+  }
+}
+
+type F32 = Float32Array;
+type I32 = Int32Array;
+
+/** A linear layer's weight (out × in) and bias (out) or null. */
+function linearParams(K: string, name: string, p: LinearParams, outF: number, inF: number): [F32, F32 | null] {
+  return [f32(K, `${name} (${outF}x${inF})`, p.weight, outF * inF), p.bias ? f32(K, `${name}.bias (${outF})`, p.bias, outF) : null];
 }
