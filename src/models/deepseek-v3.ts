@@ -53,7 +53,8 @@ export class MultiHeadLatentAttention extends Module {
       this.q_a_layernorm = this.module('q_a_layernorm', new RMSNorm(cfg.q_lora_rank, MLA_NORM_EPS, init.backend));
       this.q_b_proj = this.module('q_b_proj', new Linear(cfg.q_lora_rank, this.H * Dq, false, init));
     } else {
-      this.q_proj = this.module('q_proj', new Linear(C, this.H * Dq, bias, init));
+      // without q_lora_rank, transformers gives q_proj no bias whatever attention_bias says
+      this.q_proj = this.module('q_proj', new Linear(C, this.H * Dq, false, init));
     }
     this.kv_a_proj_with_mqa = this.module('kv_a_proj_with_mqa', new Linear(C, this.Lkv + this.Dr, bias, init));
     this.kv_a_layernorm = this.module('kv_a_layernorm', new RMSNorm(this.Lkv, MLA_NORM_EPS, init.backend));
