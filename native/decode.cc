@@ -1,6 +1,6 @@
 // Fused decoding blocks: one call runs a whole block of a decoder layer (input norm, the block,
-// residual) for a few rows of one new token each, as generate() does when serving one or a few
-// sequences. Op by op, such a step is ~25 small kernel calls per block with their allocations and
+// residual) for a few new tokens (B rows of T tokens each, B·T small), as when generate() serves
+// one or a few sequences, or speculative decoding verifies a few drafted tokens. Op by op, such a step is ~25 small kernel calls per block with their allocations and
 // copies, which cost more than the arithmetic; here the block's weights are read once, in order,
 // with the next matrix requested from memory while the current one is being read.
 //
@@ -49,7 +49,7 @@ void residual(const float* x, const float* y, float* out, i64 n) {
   for (i64 i = 0; i < n; i++) out[i] = x[i] + y[i];
 }
 
-// The positional arguments every block shares: x (B × C) in, out (B × C) out, the weights as
+// The positional arguments every block shares: x (N × C) in, out (N × C) out, the weights as
 // an array of Float32Array | null, and the sizes as a Float64Array.
 struct Block {
   Args A;
@@ -84,8 +84,9 @@ struct Block {
 // ---- DeepSeek-V3: Multi-head Latent Attention over the latent cache -----------------------------
 // weights: [input_layernorm, q_a_proj, q_a_layernorm, q_b_proj, q_proj, kv_a_proj_with_mqa,
 //           kv_a_layernorm, kv_b_proj, o_proj, q_a_proj.bias, kv_a_proj.bias, o_proj.bias]
-// dims:    [B, C, H, Dn, Dr, Dv, Lq (0: q_proj), Lkv, eps, mlaEps, scale, interleaved, capacity, at]
-// then cos, sin (maxPos × Dr/2), positions i32 (B), cache (B × capacity × (Lkv + Dr)), keyRange i32 (B × 2).
+// dims:    [B, T, C, H, Dn, Dr, Dv, Lq (0: q_proj), Lkv, eps, mlaEps, scale, interleaved, capacity, at]
+// then cos, sin (maxPos × Dr/2), positions i32 (B·T), cache (B × capacity × (Lkv + Dr)), keyRange i32 (B × 2).
+// Token t of row b is x's row b·T + t and goes to cache index at + t.
 Napi::Value MlaDecode(const Napi::CallbackInfo& info) {
   Block K(info, "mlaDecode");
   Args& A = K.A;
@@ -95,12 +96,12 @@ Napi::Value MlaDecode(const Napi::CallbackInfo& info) {
   float* cache = A.f32(7, "cache");
   const int32_t* range = A.i32(8, "keyRange");
   if (!A.ok) return info.Env().Undefined();
-  const i64 B = K.dim(0), C = K.dim(1), H = K.dim(2), Dn = K.dim(3), Dr = K.dim(4), Dv = K.dim(5), Lq = K.dim(6),
-            Lkv = K.dim(7);
-  const float eps = static_cast<float>(K.dims[8]), mlaEps = static_cast<float>(K.dims[9]),
-              scale = static_cast<float>(K.dims[10]);
-  const bool interleaved = K.dims[11] != 0;
-  const i64 cap = K.dim(12), at = K.dim(13), Dq = Dn + Dr, W = Lkv + Dr, half = Dr / 2;
+  const i64 B = K.dim(0), T = K.dim(1), C = K.dim(2), H = K.dim(3), Dn = K.dim(4), Dr = K.dim(5), Dv = K.dim(6),
+            Lq = K.dim(7), Lkv = K.dim(8);
+  const float eps = static_cast<float>(K.dims[9]), mlaEps = static_cast<float>(K.dims[10]),
+              scale = static_cast<float>(K.dims[11]);
+  const bool interleaved = K.dims[12] != 0;
+  const i64 cap = K.dim(13), at = K.dim(14), N = B * T, Dq = Dn + Dr, W = Lkv + Dr, half = Dr / 2;
   const float* inNorm = K.weight(0, "input_layernorm");
   Lin qA{K.weight(1, "q_a_proj", Lq == 0), K.weight(9, "q_a_proj.bias", true), Lq, C};
   const float* qANorm = K.weight(2, "q_a_layernorm", Lq == 0);
@@ -110,54 +111,55 @@ Napi::Value MlaDecode(const Napi::CallbackInfo& info) {
   const float* kvANorm = K.weight(6, "kv_a_layernorm");
   const float* kvB = K.weight(7, "kv_b_proj");
   Lin oP{K.weight(8, "o_proj"), K.weight(11, "o_proj.bias", true), C, H * Dv};
-  if (!A.ok || B == 0) return info.Env().Undefined();
+  if (!A.ok || N == 0) return info.Env().Undefined();
 
-  std::vector<float> xn(B * C), cq(B * std::max<i64>(Lq, 1)), qf(B * H * Dq), kva(B * W), q(B * H * W),
-      oLat(B * H * Lkv), lse(B * H), o(B * H * Dv), y(B * C);
-  rms_rows(K.x, inNorm, xn.data(), B, C, eps);
+  std::vector<float> xn(N * C), cq(N * std::max<i64>(Lq, 1)), qf(N * H * Dq), kva(N * W), q(N * H * W),
+      oLat(N * H * Lkv), lse(N * H), o(N * H * Dv), y(N * C);
+  rms_rows(K.x, inNorm, xn.data(), N, C, eps);
   // queries (eq. 6–9): c_Q = RMSNorm(W^DQ h); [q_C; q_R] = W^UQ c_Q
   if (Lq) {
-    linear(xn.data(), B, qA, cq.data(), &qB);
-    rms_rows(cq.data(), qANorm, cq.data(), B, Lq, mlaEps);
-    linear(cq.data(), B, qB, qf.data(), &kvA);
+    linear(xn.data(), N, qA, cq.data(), &qB);
+    rms_rows(cq.data(), qANorm, cq.data(), N, Lq, mlaEps);
+    linear(cq.data(), N, qB, qf.data(), &kvA);
   } else {
-    linear(xn.data(), B, qP, qf.data(), &kvA);
+    linear(xn.data(), N, qP, qf.data(), &kvA);
   }
-  // the latent (eq. 1–5): [RMSNorm(c_KV) ; RoPE(k_R)] at index `at` of each row's cache
-  linear(xn.data(), B, kvA, kva.data(), &oP);
-  for (i64 b = 0; b < B; b++) {
-    float* lat = cache + (b * cap + at) * W;
-    rms_norm_row(kva.data() + b * W, kvANorm, lat, Lkv, mlaEps);
-    rope_row(kva.data() + b * W + Lkv, lat + Lkv, cosT + pos[b] * half, sinT + pos[b] * half, half, interleaved);
+  // the latent (eq. 1–5): [RMSNorm(c_KV) ; RoPE(k_R)] at index at + t of row b's cache
+  linear(xn.data(), N, kvA, kva.data(), &oP);
+  for (i64 n = 0; n < N; n++) {
+    float* lat = cache + ((n / T) * cap + at + n % T) * W;
+    rms_norm_row(kva.data() + n * W, kvANorm, lat, Lkv, mlaEps);
+    rope_row(kva.data() + n * W + Lkv, lat + Lkv, cosT + pos[n] * half, sinT + pos[n] * half, half, interleaved);
   }
   // absorbed query per head: [W^UKᵀ q_C ; RoPE(q_R)], W^UK_h = rows h·(Dn+Dv) .. +Dn of kv_b_proj
   for (i64 h = 0; h < H; h++) {
-    sgemm_rm(false, false, static_cast<int>(B), static_cast<int>(Lkv), static_cast<int>(Dn), 1.0f, qf.data() + h * Dq,
+    sgemm_rm(false, false, static_cast<int>(N), static_cast<int>(Lkv), static_cast<int>(Dn), 1.0f, qf.data() + h * Dq,
              static_cast<int>(H * Dq), kvB + h * (Dn + Dv) * Lkv, static_cast<int>(Lkv), 0.0f, q.data() + h * W,
              static_cast<int>(H * W));
-    for (i64 b = 0; b < B; b++) {
-      rope_row(qf.data() + (b * H + h) * Dq + Dn, q.data() + (b * H + h) * W + Lkv, cosT + pos[b] * half,
-               sinT + pos[b] * half, half, interleaved);
+    for (i64 n = 0; n < N; n++) {
+      rope_row(qf.data() + (n * H + h) * Dq + Dn, q.data() + (n * H + h) * W + Lkv, cosT + pos[n] * half,
+               sinT + pos[n] * half, half, interleaved);
     }
   }
-  // one shared latent "head" (MQA); its first Lkv entries serve as the values
-  attention_forward(AttentionCall{q.data(), cache, cache, range, B, 1, cap, H, 1, W, Lkv, scale, true, true}, oLat.data(),
+  // one shared latent "head" (MQA), causal over the cache; its first Lkv entries serve as the values
+  attention_forward(AttentionCall{q.data(), cache, cache, range, B, T, cap, H, 1, W, Lkv, scale, true, true}, oLat.data(),
                     lse.data());
   // o_h = W^UV_h (Σ p c_KV), W^UV_h = rows h·(Dn+Dv)+Dn .. +Dv of kv_b_proj
   for (i64 h = 0; h < H; h++) {
-    sgemm_rm(false, true, static_cast<int>(B), static_cast<int>(Dv), static_cast<int>(Lkv), 1.0f, oLat.data() + h * Lkv,
+    sgemm_rm(false, true, static_cast<int>(N), static_cast<int>(Dv), static_cast<int>(Lkv), 1.0f, oLat.data() + h * Lkv,
              static_cast<int>(H * Lkv), kvB + (h * (Dn + Dv) + Dn) * Lkv, static_cast<int>(Lkv), 0.0f, o.data() + h * Dv,
              static_cast<int>(H * Dv));
   }
-  linear(o.data(), B, oP, y.data());
-  residual(K.x, y.data(), K.out, B * C);
+  linear(o.data(), N, oP, y.data());
+  residual(K.x, y.data(), K.out, N * C);
   return info.Env().Undefined();
 }
 
 // ---- Llama / Qwen2: grouped-query attention over a key/value cache ------------------------------
 // weights: [input_layernorm, q_proj, k_proj, v_proj, o_proj, q.bias, k.bias, v.bias, o.bias]
-// dims:    [B, C, H, Hkv, D, eps, scale, interleaved, capacity, at]
-// then cos, sin (maxPos × D/2), positions i32 (B), kCache, vCache (B × capacity × Hkv × D), keyRange i32 (B × 2).
+// dims:    [B, T, C, H, Hkv, D, eps, scale, interleaved, capacity, at]
+// then cos, sin (maxPos × D/2), positions i32 (B·T), kCache, vCache (B × capacity × Hkv × D), keyRange i32 (B × 2).
+// Token t of row b is x's row b·T + t and goes to cache index at + t.
 Napi::Value GqaDecode(const Napi::CallbackInfo& info) {
   Block K(info, "gqaDecode");
   Args& A = K.A;
@@ -168,59 +170,56 @@ Napi::Value GqaDecode(const Napi::CallbackInfo& info) {
   float* vCache = A.f32(8, "vCache");
   const int32_t* range = A.i32(9, "keyRange");
   if (!A.ok) return info.Env().Undefined();
-  const i64 B = K.dim(0), C = K.dim(1), H = K.dim(2), Hkv = K.dim(3), D = K.dim(4);
-  const float eps = static_cast<float>(K.dims[5]), scale = static_cast<float>(K.dims[6]);
-  const bool interleaved = K.dims[7] != 0;
-  const i64 cap = K.dim(8), at = K.dim(9), half = D / 2;
+  const i64 B = K.dim(0), T = K.dim(1), C = K.dim(2), H = K.dim(3), Hkv = K.dim(4), D = K.dim(5);
+  const float eps = static_cast<float>(K.dims[6]), scale = static_cast<float>(K.dims[7]);
+  const bool interleaved = K.dims[8] != 0;
+  const i64 cap = K.dim(9), at = K.dim(10), N = B * T, half = D / 2;
   const float* inNorm = K.weight(0, "input_layernorm");
   Lin qP{K.weight(1, "q_proj"), K.weight(5, "q_proj.bias", true), H * D, C};
   Lin kP{K.weight(2, "k_proj"), K.weight(6, "k_proj.bias", true), Hkv * D, C};
   Lin vP{K.weight(3, "v_proj"), K.weight(7, "v_proj.bias", true), Hkv * D, C};
   Lin oP{K.weight(4, "o_proj"), K.weight(8, "o_proj.bias", true), C, H * D};
-  if (!A.ok || B == 0) return info.Env().Undefined();
+  if (!A.ok || N == 0) return info.Env().Undefined();
 
-  std::vector<float> xn(B * C), q(B * H * D), k(B * Hkv * D), o(B * H * D), lse(B * H), y(B * C);
-  rms_rows(K.x, inNorm, xn.data(), B, C, eps);
-  linear(xn.data(), B, qP, q.data(), &kP);
-  linear(xn.data(), B, kP, k.data(), &vP);
-  for (i64 b = 0; b < B; b++) {
-    const float* c = cosT + pos[b] * half;
-    const float* s = sinT + pos[b] * half;
-    for (i64 h = 0; h < H; h++) rope_row(q.data() + (b * H + h) * D, q.data() + (b * H + h) * D, c, s, half, interleaved);
-    for (i64 h = 0; h < Hkv; h++) {
-      rope_row(k.data() + (b * Hkv + h) * D, kCache + ((b * cap + at) * Hkv + h) * D, c, s, half, interleaved);
-    }
+  std::vector<float> xn(N * C), q(N * H * D), k(N * Hkv * D), v(N * Hkv * D), o(N * H * D), lse(N * H), y(N * C);
+  rms_rows(K.x, inNorm, xn.data(), N, C, eps);
+  linear(xn.data(), N, qP, q.data(), &kP);
+  linear(xn.data(), N, kP, k.data(), &vP);
+  linear(xn.data(), N, vP, v.data(), &oP);
+  for (i64 n = 0; n < N; n++) {
+    const float* c = cosT + pos[n] * half;
+    const float* s = sinT + pos[n] * half;
+    const i64 slot = (n / T) * cap + at + n % T;  // the token's place in its row's cache
+    for (i64 h = 0; h < H; h++) rope_row(q.data() + (n * H + h) * D, q.data() + (n * H + h) * D, c, s, half, interleaved);
+    for (i64 h = 0; h < Hkv; h++) rope_row(k.data() + (n * Hkv + h) * D, kCache + (slot * Hkv + h) * D, c, s, half, interleaved);
+    std::memcpy(vCache + slot * Hkv * D, v.data() + n * Hkv * D, sizeof(float) * Hkv * D);
   }
-  // values go straight into the cache
-  std::vector<float> v(B * Hkv * D);
-  linear(xn.data(), B, vP, v.data(), &oP);
-  for (i64 b = 0; b < B; b++) std::memcpy(vCache + (b * cap + at) * Hkv * D, v.data() + b * Hkv * D, sizeof(float) * Hkv * D);
-  attention_forward(AttentionCall{q.data(), kCache, vCache, range, B, 1, cap, H, Hkv, D, D, scale, true, false}, o.data(),
+  attention_forward(AttentionCall{q.data(), kCache, vCache, range, B, T, cap, H, Hkv, D, D, scale, true, false}, o.data(),
                     lse.data());
-  linear(o.data(), B, oP, y.data());
-  residual(K.x, y.data(), K.out, B * C);
+  linear(o.data(), N, oP, y.data());
+  residual(K.x, y.data(), K.out, N * C);
   return info.Env().Undefined();
 }
 
 // ---- SwiGLU MLP block -----------------------------------------------------------------------------
-// weights: [post_attention_layernorm, gate_proj, up_proj, down_proj];  dims: [B, C, I, eps]
+// weights: [post_attention_layernorm, gate_proj, up_proj, down_proj];  dims: [N, C, I, eps]
 Napi::Value MlpDecode(const Napi::CallbackInfo& info) {
   Block K(info, "mlpDecode");
   Args& A = K.A;
   if (!A.ok) return info.Env().Undefined();
-  const i64 B = K.dim(0), C = K.dim(1), I = K.dim(2);
+  const i64 N = K.dim(0), C = K.dim(1), I = K.dim(2);
   const float eps = static_cast<float>(K.dims[3]);
   const float* norm = K.weight(0, "post_attention_layernorm");
   Lin gate{K.weight(1, "gate_proj"), nullptr, I, C}, up{K.weight(2, "up_proj"), nullptr, I, C},
       down{K.weight(3, "down_proj"), nullptr, C, I};
-  if (!A.ok || B == 0) return info.Env().Undefined();
-  std::vector<float> xn(B * C), g(B * I), u(B * I), y(B * C);
-  rms_rows(K.x, norm, xn.data(), B, C, eps);
-  linear(xn.data(), B, gate, g.data(), &up);
-  linear(xn.data(), B, up, u.data(), &down);
-  swiglu_row(g.data(), u.data(), g.data(), B * I);
-  linear(g.data(), B, down, y.data());
-  residual(K.x, y.data(), K.out, B * C);
+  if (!A.ok || N == 0) return info.Env().Undefined();
+  std::vector<float> xn(N * C), g(N * I), u(N * I), y(N * C);
+  rms_rows(K.x, norm, xn.data(), N, C, eps);
+  linear(xn.data(), N, gate, g.data(), &up);
+  linear(xn.data(), N, up, u.data(), &down);
+  swiglu_row(g.data(), u.data(), g.data(), N * I);
+  linear(g.data(), N, down, y.data());
+  residual(K.x, y.data(), K.out, N * C);
   return info.Env().Undefined();
 }
 
@@ -261,15 +260,15 @@ void route(const float* s, const float* bias, i64 E, i64 G, i64 topkGroup, i64 K
 
 // weights: [post_attention_layernorm, gate.weight (E × C), gate.e_score_correction_bias (E),
 //           shared gate_proj, shared up_proj, shared down_proj (null without shared experts)]
-// dims: [B, C, I, Ishared, E, K, G, topkGroup, normTopk, scaling, eps]
-// then the experts' gate[], up[], down[] (arrays of E Float32Arrays) and chosen i32 (B × K), which
+// dims: [N, C, I, Ishared, E, K, G, topkGroup, normTopk, scaling, eps]
+// then the experts' gate[], up[], down[] (arrays of E Float32Arrays) and chosen i32 (N × K), which
 // receives the experts each row chose (for load statistics).
 Napi::Value MoeDecode(const Napi::CallbackInfo& info) {
   Block K(info, "moeDecode");
   Args& A = K.A;
   int32_t* chosen = A.i32(7, "chosen");
   if (!A.ok) return info.Env().Undefined();
-  const i64 B = K.dim(0), C = K.dim(1), I = K.dim(2), Is = K.dim(3), E = K.dim(4), Kx = K.dim(5), G = K.dim(6),
+  const i64 N = K.dim(0), C = K.dim(1), I = K.dim(2), Is = K.dim(3), E = K.dim(4), Kx = K.dim(5), G = K.dim(6),
             topkGroup = K.dim(7);
   const bool normTopk = K.dims[8] != 0;
   const float scaling = static_cast<float>(K.dims[9]), eps = static_cast<float>(K.dims[10]);
@@ -279,25 +278,25 @@ Napi::Value MoeDecode(const Napi::CallbackInfo& info) {
   Lin sGate{K.weight(3, "shared_experts.gate_proj", Is == 0), nullptr, Is, C},
       sUp{K.weight(4, "shared_experts.up_proj", Is == 0), nullptr, Is, C},
       sDown{K.weight(5, "shared_experts.down_proj", Is == 0), nullptr, C, Is};
-  if (!A.ok || B == 0) return info.Env().Undefined();
+  if (!A.ok || N == 0) return info.Env().Undefined();
 
-  std::vector<float> xn(B * C), scores(B * E), w(B * Kx), y(B * C, 0.0f);
-  rms_rows(K.x, norm, xn.data(), B, C, eps);
+  std::vector<float> xn(N * C), scores(N * E), w(N * Kx), y(N * C, 0.0f);
+  rms_rows(K.x, norm, xn.data(), N, C, eps);
   // affinities s = sigmoid(e_iᵀ h) (eq. 15), then the choice (eq. 16) and gates g (eq. 13)
-  linear(xn.data(), B, router, scores.data());
+  linear(xn.data(), N, router, scores.data());
   for (float& s : scores) s = fsigmoid(s);
-  for (i64 b = 0; b < B; b++) {
-    route(scores.data() + b * E, bias, E, G, topkGroup, Kx, chosen + b * Kx);
-    float* g = w.data() + b * Kx;
+  for (i64 n = 0; n < N; n++) {
+    route(scores.data() + n * E, bias, E, G, topkGroup, Kx, chosen + n * Kx);
+    float* g = w.data() + n * Kx;
     double sum = 0;
-    for (i64 j = 0; j < Kx; j++) { g[j] = scores[b * E + chosen[b * Kx + j]]; sum += g[j]; }
+    for (i64 j = 0; j < Kx; j++) { g[j] = scores[n * E + chosen[n * Kx + j]]; sum += g[j]; }
     const float denom = static_cast<float>(sum) + 1e-20f;
     for (i64 j = 0; j < Kx; j++) g[j] = (normTopk ? g[j] / denom : g[j]) * scaling;
   }
   std::vector<i64> used;
   {
     std::vector<char> on(E, 0);
-    for (i64 s = 0; s < B * Kx; s++) on[chosen[s]] = 1;
+    for (i64 s = 0; s < N * Kx; s++) on[chosen[s]] = 1;
     for (i64 e = 0; e < E; e++) if (on[e]) used.push_back(e);
   }
   std::vector<const float*> gate, up, down;
@@ -306,16 +305,16 @@ Napi::Value MoeDecode(const Napi::CallbackInfo& info) {
   f32_list(A, 6, "down", used, down);
   if (!A.ok) return info.Env().Undefined();
   prefetch_weights(gate[used[0]], I * C);
-  moe_experts(xn.data(), chosen, w.data(), gate.data(), up.data(), down.data(), E, y.data(), B, Kx, C, I);
+  moe_experts(xn.data(), chosen, w.data(), gate.data(), up.data(), down.data(), E, y.data(), N, Kx, C, I);
   if (Is) {
-    std::vector<float> g(B * Is), u(B * Is), ys(B * C);
-    linear(xn.data(), B, sGate, g.data(), &sUp);
-    linear(xn.data(), B, sUp, u.data(), &sDown);
-    swiglu_row(g.data(), u.data(), g.data(), B * Is);
-    linear(g.data(), B, sDown, ys.data());
-    for (i64 i = 0; i < B * C; i++) y[i] += ys[i];
+    std::vector<float> g(N * Is), u(N * Is), ys(N * C);
+    linear(xn.data(), N, sGate, g.data(), &sUp);
+    linear(xn.data(), N, sUp, u.data(), &sDown);
+    swiglu_row(g.data(), u.data(), g.data(), N * Is);
+    linear(g.data(), N, sDown, ys.data());
+    for (i64 i = 0; i < N * C; i++) y[i] += ys[i];
   }
-  residual(K.x, y.data(), K.out, B * C);
+  residual(K.x, y.data(), K.out, N * C);
   return info.Env().Undefined();
 }
 

@@ -49,13 +49,16 @@ void moe_experts(const float* x, const int32_t* idx, const float* w, const float
 #pragma omp for schedule(dynamic, 1)
     for (size_t a = 0; a < active.size(); a++) {
       const i64 e = active[a], r0 = start[e], m = start[e + 1] - r0;
-      // on one thread, the next expert's weights are requested while this one's are read
-      if (nt == 1 && a + 1 < active.size()) prefetch_weights(gate[active[a + 1]], I * C);
+      // while one matrix is read, the start of the next is requested (on one thread, the next
+      // expert's gate comes after this one's down)
+      const float* after = nt == 1 && a + 1 < active.size() ? gate[active[a + 1]] : nullptr;
       for (i64 r = 0; r < m; r++) std::memcpy(X.data() + r * C, x + (order[r0 + r] / k) * C, sizeof(float) * C);
+      prefetch_weights(up[e], I * C);
       linear_rows((int)m, (int)I, (int)C, X.data(), (int)C, gate[e], (int)C, G.data(), (int)I);
       prefetch_weights(down[e], C * I);
       linear_rows((int)m, (int)I, (int)C, X.data(), (int)C, up[e], (int)C, U.data(), (int)I);
       silu_mul(G.data(), U.data(), m * I);
+      if (after) prefetch_weights(after, I * C);
       linear_rows((int)m, (int)C, (int)I, G.data(), (int)I, down[e], (int)I, Y.data() + r0 * C, (int)C);
     }
   }

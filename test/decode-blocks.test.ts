@@ -1,19 +1,20 @@
 // Fused decoding blocks (Backend.mlaDecode, gqaDecode, mlpDecode, moeDecode; native/decode.cc):
-// a decoding step through them equals the same step run op by op, which is their reference (the
-// models' forward with the fused kernels hidden). At one row bit for bit: both run the same
-// streaming products and row kernels. At several rows within float rounding: the fused blocks
-// stream the weights for a few rows where the op-by-op path calls sgemm, which sums in another
-// order. The caches they write and the MoE loads agree too, and bad arguments are named.
+// a pass of a few new tokens over a cache through them equals the same pass run op by op, which
+// is their reference (the models' forward with the fused kernels hidden). For one token bit for
+// bit: both run the same streaming products and row kernels. For several (rows of a batch, or
+// drafted tokens being verified) within float rounding: the fused blocks stream the weights for
+// a few rows where the op-by-op path calls sgemm, which sums in another order. The caches they
+// write and the MoE loads agree too, and bad arguments are named.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as T from '../src/tensor/index.js';
+import * as Tn from '../src/tensor/index.js';
 import type { Backend } from '../src/backend/backend.js';
 import { defaultBackend } from '../src/backend/registry.js';
 import { parseConfig } from '../src/models/config.js';
 import { createModel } from '../src/models/load.js';
-import { FUSED_DECODE_MAX_ROWS, type CausalLM } from '../src/models/common.js';
+import { FUSED_DECODE_MAX_TOKENS, type CausalLM } from '../src/models/common.js';
 import { DeepseekV3ForCausalLM } from '../src/models/deepseek-v3.js';
 import { relativeError } from '../src/models/conformance.js';
 import { KVCache } from '../src/generate/kv-cache.js';
@@ -53,7 +54,7 @@ function model(golden: string, overrides: Record<string, unknown> = {}): CausalL
   // larger weights than the 0.02 default, so that every block moves the logits visibly
   const m = createModel(parseConfig({ ...json, initializer_range: 0.1, ...overrides }), { seed: 7 });
   // biases start at zero and norm weights at one: make them count, so that using them wrongly shows
-  const rng = new T.Rng(11);
+  const rng = new Tn.Rng(11);
   for (const [name, t] of m.stateDict()) {
     const isNorm = /norm\.weight$/.test(name);
     if (!isNorm && !/bias$/.test(name)) continue;
@@ -65,21 +66,21 @@ function model(golden: string, overrides: Record<string, unknown> = {}): CausalL
 
 interface Steps { logits: Float32Array[]; caches: Float32Array[]; loads: Int32Array[] }
 
-/** Prefill left-padded prompts of different lengths, then `steps` decoding steps of one token per row. */
-function decode(m: CausalLM, prompts: number[][], steps: number): Steps {
-  return T.noGrad(() => {
+/** Prefill left-padded prompts of different lengths, then `steps` passes of T new tokens per row. */
+function decode(m: CausalLM, prompts: number[][], steps: number, T = 1): Steps {
+  return Tn.noGrad(() => {
     const backend = m.parameters()[0].backend;
     const B = prompts.length, P = Math.max(...prompts.map((p) => p.length)), V = m.config.vocab_size;
     const starts = Int32Array.from(prompts, (p) => P - p.length);
-    const cache = new KVCache(B, P + steps, starts, backend);
+    const cache = new KVCache(B, P + steps * T, starts, backend);
     const ids = new Int32Array(B * P), pos = new Int32Array(B * P);
     prompts.forEach((p, b) => p.forEach((t, j) => { ids[b * P + starts[b] + j] = t; pos[b * P + starts[b] + j] = j; }));
-    m.forward(T.tensor(ids, [B, P], { dtype: 'i32' }), { positions: T.tensor(pos, [B * P], { dtype: 'i32' }), cache, lastOnly: true });
+    m.forward(Tn.tensor(ids, [B, P], { dtype: 'i32' }), { positions: Tn.tensor(pos, [B * P], { dtype: 'i32' }), cache, lastOnly: true });
     const out: Steps = { logits: [], caches: [], loads: [] };
     for (let s = 0; s < steps; s++) {
-      const next = Int32Array.from(prompts, (_, b) => (s * 101 + b * 37 + 3) % V);
-      const positions = Int32Array.from(prompts, (p) => p.length + s);
-      const { logits } = m.forward(T.tensor(next, [B, 1], { dtype: 'i32' }), { positions: T.tensor(positions, [B], { dtype: 'i32' }), cache, lastOnly: true });
+      const next = Int32Array.from({ length: B * T }, (_, i) => (s * 101 + i * 37 + 3) % V);
+      const positions = Int32Array.from({ length: B * T }, (_, i) => prompts[Math.floor(i / T)].length + s * T + (i % T));
+      const { logits } = m.forward(Tn.tensor(next, [B, T], { dtype: 'i32' }), { positions: Tn.tensor(positions, [B * T], { dtype: 'i32' }), cache });
       out.logits.push(Float32Array.from(logits.toArray()));
       if (m instanceof DeepseekV3ForCausalLM) out.loads.push(...m.moeLayers().map((l) => Int32Array.from(l.lastLoad)));
     }
@@ -92,7 +93,7 @@ function decode(m: CausalLM, prompts: number[][], steps: number): Steps {
 }
 
 function prompts(B: number, vocab: number): number[][] {
-  return Array.from({ length: B }, (_, b) => Array.from({ length: 4 + 3 * b }, (_, i) => (i * 29 + b * 13 + 5) % vocab));
+  return Array.from({ length: B }, (_, b) => Array.from({ length: 5 + 3 * b }, (_, i) => (i * 29 + b * 13 + 5) % vocab));
 }
 
 const MODELS: [string, string, Record<string, unknown>][] = [
@@ -103,47 +104,59 @@ const MODELS: [string, string, Record<string, unknown>][] = [
   ['Llama with attention biases', 'llama_tiny', { attention_bias: true }],
 ];
 
+// (rows, tokens per row): decoding one and three sequences, and passes of several new tokens
+// per row as speculative decoding's verification makes
+const SHAPES: [number, number][] = [[1, 1], [3, 1], [1, 3], [2, 2]];
+
 for (const [name, golden, overrides] of MODELS) {
-  test(`fused decoding blocks equal the op-by-op step: ${name}`, () => {
+  test(`fused decoding blocks equal the op-by-op pass: ${name}`, () => {
     const m = model(golden, overrides);
     const backend = m.parameters()[0].backend;
     const isV3 = m instanceof DeepseekV3ForCausalLM;
-    for (const B of [1, 3]) {
+    const L = m.config.num_hidden_layers;
+    for (const [B, T] of SHAPES) {
+      const where = `${name} B=${B} T=${T}`;
       const ps = prompts(B, m.config.vocab_size);
-      const reference = opByOp(backend, () => decode(m, ps, 5));
-      const { result: fused, calls } = counted(backend, () => decode(m, ps, 5));
-      // every decoding step of every layer went through the fused blocks
-      const L = m.config.num_hidden_layers;
+      const reference = opByOp(backend, () => decode(m, ps, 4, T));
+      const { result: fused, calls } = counted(backend, () => decode(m, ps, 4, T));
+      // every pass after the prefill, every layer, went through the fused blocks
       if (isV3) {
-        assert.equal(calls.mlaDecode, 5 * L, `${name} B=${B}: mlaDecode calls`);
-        assert.equal(calls.moeDecode + calls.mlpDecode, 5 * L);
+        assert.equal(calls.mlaDecode, 4 * L, `${where}: mlaDecode calls`);
+        assert.equal(calls.moeDecode + calls.mlpDecode, 4 * L);
         assert.ok(calls.moeDecode > 0);
       } else {
-        assert.equal(calls.gqaDecode, 5 * L, `${name} B=${B}: gqaDecode calls`);
-        assert.equal(calls.mlpDecode, 5 * L);
+        assert.equal(calls.gqaDecode, 4 * L, `${where}: gqaDecode calls`);
+        assert.equal(calls.mlpDecode, 4 * L);
       }
-      assert.deepEqual(fused.loads, reference.loads, `${name} B=${B}: experts chosen`);
+      assert.deepEqual(fused.loads, reference.loads, `${where}: experts chosen`);
       fused.logits.forEach((got, s) => {
-        if (B === 1) assert.deepEqual(got, reference.logits[s], `${name}: step ${s} logits differ at one row`);
+        if (B * T === 1) assert.deepEqual(got, reference.logits[s], `${where}: step ${s} logits differ for one token`);
         const err = relativeError(got, reference.logits[s]);
-        assert.ok(err < 1e-5, `${name} B=${B} step ${s}: relative error ${err}`);
+        assert.ok(err < 1e-5, `${where} step ${s}: relative error ${err}`);
       });
       assert.equal(fused.caches.length, reference.caches.length);
       fused.caches.forEach((c, i) => {
+        if (B * T === 1) assert.deepEqual(c, reference.caches[i], `${where}: cache ${i} differs`);
         const err = relativeError(c, reference.caches[i]);
-        assert.ok(err < 1e-5, `${name} B=${B} cache ${i}: relative error ${err}`);
+        assert.ok(err < 1e-5, `${where} cache ${i}: relative error ${err}`);
       });
     }
   });
 }
 
-test('decoding steps of more rows than FUSED_DECODE_MAX_ROWS, and prefill, run op by op', () => {
+test('passes of more than FUSED_DECODE_MAX_TOKENS new tokens, and prefill, run op by op', () => {
   const m = model('deepseek_v3_tiny');
   const backend = m.parameters()[0].backend;
-  const { calls } = counted(backend, () => decode(m, prompts(FUSED_DECODE_MAX_ROWS + 1, 512), 2));
-  assert.deepEqual(Object.values(calls), [0, 0, 0, 0]);
-  const { calls: small } = counted(backend, () => decode(m, prompts(FUSED_DECODE_MAX_ROWS, 512), 2));
-  assert.equal(small.mlaDecode, 2 * m.config.num_hidden_layers); // the prefill pass is not among them
+  const L = m.config.num_hidden_layers;
+  const over = [[FUSED_DECODE_MAX_TOKENS + 1, 1], [1, FUSED_DECODE_MAX_TOKENS + 1], [3, 2]];
+  for (const [B, T] of over) {
+    const { calls } = counted(backend, () => decode(m, prompts(B, 512), 2, T));
+    assert.deepEqual(Object.values(calls), [0, 0, 0, 0], `B=${B} T=${T}`);
+  }
+  for (const [B, T] of [[FUSED_DECODE_MAX_TOKENS, 1], [1, FUSED_DECODE_MAX_TOKENS]]) {
+    const { calls } = counted(backend, () => decode(m, prompts(B, 512), 2, T));
+    assert.equal(calls.mlaDecode, 2 * L, `B=${B} T=${T}`); // the prefill pass (5+ tokens per row) is not among them
+  }
 });
 
 test('fused decoding blocks name bad arguments', () => {
@@ -153,21 +166,22 @@ test('fused decoding blocks name bad arguments', () => {
   const i = (a: number[]) => backend.upload(Int32Array.from(a), 'i32');
   const B = 1, C = 8, H = 2, Hkv = 1, D = 4, cap = 6;
   const gqa = {
-    B, C, x: f(C), norm: f(C), eps: 1e-6, H, Hkv, D, capacity: cap, at: 2, keyRange: i([0, 3]), positions: i([2]),
+    N: 1, B, T: 1, C, x: f(C), norm: f(C), eps: 1e-6, H, Hkv, D, capacity: cap, at: 2, keyRange: i([0, 3]), positions: i([2]),
     cos: f(16 * 2), sin: f(16 * 2), interleaved: false, scale: 0.5,
     q: { weight: f(H * D * C), bias: null }, k: { weight: f(Hkv * D * C), bias: null }, v: { weight: f(Hkv * D * C), bias: null },
     o: { weight: f(C * H * D), bias: null }, kCache: f(cap * Hkv * D), vCache: f(cap * Hkv * D),
   };
   backend.gqaDecode({ ...gqa }, f(C)); // well-formed: runs
   assert.throws(() => backend.gqaDecode!({ ...gqa, k: { weight: f(3), bias: null } }, f(C)), /k_proj \(4x8\) has 3 elements/);
-  assert.throws(() => backend.gqaDecode!({ ...gqa, keyRange: i([0, 2]) }, f(C)), /keyRange of row 0 is \[0, 2\)/);
+  assert.throws(() => backend.gqaDecode!({ ...gqa, keyRange: i([0, 2]) }, f(C)), /keyRange of row 0 is \[0, 2\); this step needs \[start <= 2, 3\)/);
+  assert.throws(() => backend.gqaDecode!({ ...gqa, T: 2 }, f(C)), /1 tokens are not 1 rows of 2/);
   assert.throws(() => backend.gqaDecode!({ ...gqa, positions: i([40]) }, f(C)), /positions\[0\] = 40 is outside \[0, 16\)/);
-  assert.throws(() => backend.gqaDecode!({ ...gqa, at: 6 }, f(C)), /write index 6 is outside the cache's 6 positions/);
+  assert.throws(() => backend.gqaDecode!({ ...gqa, at: 6 }, f(C)), /writing 1 token\(s\) at index 6 overflows the cache's 6 positions/);
   assert.throws(() => backend.gqaDecode!({ ...gqa, Hkv: 3 }, f(C)), /query heads \(2\) must be a multiple of key\/value heads \(3\)/);
 
   const E = 7, I = 4;
   const moe = {
-    B, C, x: f(C), norm: f(C), eps: 1e-6, I, E, K: 2, G: 2, topkGroup: 1, normTopk: true, scaling: 1,
+    N: 1, C, x: f(C), norm: f(C), eps: 1e-6, I, E, K: 2, G: 2, topkGroup: 1, normTopk: true, scaling: 1,
     router: f(E * C), bias: f(E), gate: Array.from({ length: E }, () => f(I * C)), up: Array.from({ length: E }, () => f(I * C)),
     down: Array.from({ length: E }, () => f(C * I)), shared: null, chosen: backend.empty('i32', 2),
   };
@@ -175,7 +189,7 @@ test('fused decoding blocks name bad arguments', () => {
   assert.throws(() => backend.moeDecode!({ ...moe, G: 1, down: moe.down.slice(1) }, f(C)), /7 gate, 7 up and 6 down weights for 7 experts/);
 
   const mla = {
-    B, C, x: f(C), norm: f(C), eps: 1e-6, H, Dn: 2, Dr: 2, Dv: 2, Lq: 0, Lkv: 4, mlaEps: 1e-6, capacity: cap, at: 0,
+    N: 1, B, T: 1, C, x: f(C), norm: f(C), eps: 1e-6, H, Dn: 2, Dr: 2, Dv: 2, Lq: 0, Lkv: 4, mlaEps: 1e-6, capacity: cap, at: 0,
     keyRange: i([0, 1]), positions: i([0]), cos: f(16), sin: f(16), interleaved: true, scale: 0.5,
     qA: null, qANorm: null, qB: null, q: null, kvA: { weight: f(6 * C), bias: null }, kvANorm: f(4), kvB: f(H * 4 * 4),
     o: { weight: f(C * H * 2), bias: null }, latent: f(cap * 6),

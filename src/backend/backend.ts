@@ -198,11 +198,11 @@ export interface Backend {
   adamw(p: Storage, g: Storage, m: Storage, v: Storage, o: AdamWStep): void;
 
   // ---- fused decoding blocks (optional) -----------------------------------------------------
-  // One call per block of a decoder layer, input norm and residual included, for B rows of one
-  // new token each: out (B, C) = x + block(RMSNorm(x)). Small-batch decoding spends more on the
-  // ~25 calls, allocations and copies of a block run op by op than on its arithmetic. A backend
-  // without them runs the blocks op by op (the models' own forward), which is also their
-  // reference in the tests. Caches are written at index `at` of each row.
+  // One call per block of a decoder layer, input norm and residual included, for a few new
+  // tokens (B rows of T each): out (B·T, C) = x + block(RMSNorm(x)). Decoding one or a few
+  // sequences spends more on the ~25 calls, allocations and copies of a block run op by op than
+  // on its arithmetic. A backend without them runs the blocks op by op (the models' own
+  // forward), which is also their reference in the tests.
   /** DeepSeek-V3's Multi-head Latent Attention over the latent cache (W^UK, W^UV absorbed). */
   mlaDecode?(a: MlaDecodeArgs, out: Storage): void;
   /** Llama / Qwen2 grouped-query attention over a key/value cache. */
@@ -216,19 +216,21 @@ export interface Backend {
 /** A linear layer's weight (out, in) and bias (out) or null. */
 export interface LinearParams { weight: Storage; bias: Storage | null }
 
-/** What every fused decoding block reads: x (B, C) and its input RMSNorm (weight (C), ε). */
+/** What every fused decoding block reads: x (N, C), N tokens, and its input RMSNorm (weight (C), ε). */
 export interface DecodeBlockArgs {
-  B: number; C: number;
+  N: number; C: number;
   x: Storage;
   norm: Storage; eps: number;
 }
 
 /**
- * An attention block's cache side: keys of row b are [keyRange[b, 0], at + 1) of a buffer of
- * `capacity` positions per row, the new token's at index `at`; positions i32 (B); rope tables
- * cos/sin (maxPos, D/2), pairs interleaved or split in halves.
+ * An attention block's cache side, for N = B·T tokens (row b's T new tokens are x's rows b·T ..
+ * b·T + T − 1): they are written at indices [at, at + T) of a buffer of `capacity` positions per
+ * row, and row b's keys are [keyRange[b, 0], at + T), causal among the new tokens; positions i32
+ * (N); rope tables cos/sin (maxPos, D/2), pairs interleaved or split in halves.
  */
 export interface DecodeCacheArgs {
+  B: number; T: number;
   capacity: number; at: number;
   keyRange: Storage; positions: Storage;
   cos: Storage; sin: Storage; interleaved: boolean;
@@ -268,7 +270,7 @@ export interface MoeDecodeArgs extends DecodeBlockArgs {
   router: Storage; bias: Storage;
   gate: readonly Storage[]; up: readonly Storage[]; down: readonly Storage[];
   shared: { I: number; gate: Storage; up: Storage; down: Storage } | null;
-  /** i32 (B, K): receives each row's chosen experts. */
+  /** i32 (N, K): receives each token's chosen experts. */
   chosen: Storage;
 }
 

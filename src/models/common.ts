@@ -72,27 +72,29 @@ export function nextTokenLoss(logits: Tensor, labels: Tensor, shift = 1): Tensor
 }
 
 /**
- * Rows up to which a decoding step runs each block of a layer in one backend call
- * (Backend.mlaDecode, gqaDecode, mlpDecode, moeDecode). With a few rows, a block run op by op
- * spends more on its ~25 calls, allocations and copies than on its arithmetic; larger batches
- * spread that cost over their rows and are served best by GEMMs over all rows at once, so they
- * keep the op-by-op path (as does every training and prefill pass).
+ * New tokens (batch × time) up to which an inference pass over a cache runs each block of a
+ * layer in one backend call (Backend.mlaDecode, gqaDecode, mlpDecode, moeDecode): decoding one
+ * to four sequences, speculative decoding's verification of a few drafts. With so few tokens, a
+ * block run op by op spends more on its ~25 calls, allocations and copies than on its
+ * arithmetic; larger passes spread that cost over their rows and are served best by GEMMs over
+ * all rows at once, so they keep the op-by-op path (as does every training pass).
  */
-export const FUSED_DECODE_MAX_ROWS = 4;
+export const FUSED_DECODE_MAX_TOKENS = 4;
 
 type DecodeKernel = 'mlaDecode' | 'gqaDecode' | 'mlpDecode' | 'moeDecode';
 
-/** Whether x (B, T, C) is a decoding step that the backend's fused blocks serve. */
+/** Whether x (B, T, C) is an inference pass over a cache that the backend's fused blocks serve. */
 export function decodesFused(x: Tensor, cache: KVCache | undefined, kernels: readonly DecodeKernel[]): cache is KVCache {
   const [B, T] = x.shape;
-  return cache !== undefined && T === 1 && B <= FUSED_DECODE_MAX_ROWS && !isGradEnabled() && x.dtype === 'f32'
+  return cache !== undefined && B * T <= FUSED_DECODE_MAX_TOKENS && !isGradEnabled() && x.dtype === 'f32'
     && kernels.every((k) => typeof x.backend[k] === 'function');
 }
 
-/** The cache side of a fused attention block: write index, key ranges, positions, rope tables. */
-export function decodeCacheArgs(cache: KVCache, positions: Tensor, rot: RotaryTables, interleaved: boolean, scale: number): DecodeCacheArgs {
+/** The cache side of a fused attention block for x (B, T, C): write index, key ranges, positions, rope tables. */
+export function decodeCacheArgs(x: Tensor, cache: KVCache, positions: Tensor, rot: RotaryTables, interleaved: boolean, scale: number): DecodeCacheArgs {
+  const [B, T] = x.shape;
   return {
-    capacity: cache.capacity, at: cache.length, keyRange: cache.range.storage, positions: positions.storage,
+    B, T, capacity: cache.capacity, at: cache.length, keyRange: cache.range.storage, positions: positions.storage,
     cos: rot.cos.storage, sin: rot.sin.storage, interleaved, scale,
   };
 }

@@ -114,15 +114,15 @@ export class MultiHeadLatentAttention extends Module {
     return this.o_proj.forward(reshape(permute(reshape(o, [H, B, T, Dv]), [1, 2, 0, 3]), [B, T, H * Dv]));
   }
 
-  /** x + forward(norm(x)) over the latent cache for a decoding step of a few rows (B, 1, C), in one backend call. */
+  /** x + forward(norm(x)) over the latent cache for a few new tokens (B, T, C), in one backend call. */
   decodeStep(x: Tensor, norm: RMSNorm, positions: Tensor, rot: RotaryTables, cache: KVCache): Tensor {
-    const [B, , C] = x.shape;
+    const [B, T, C] = x.shape;
     const { H, Dn, Dr, Dv, Lkv } = this;
-    const out = x.backend.empty('f32', B * C);
+    const out = x.backend.empty('f32', B * T * C);
     x.backend.mlaDecode!({
-      B, C, x: x.storage, norm: norm.weight.storage, eps: norm.eps, H, Dn, Dr, Dv, Lkv,
+      N: B * T, C, x: x.storage, norm: norm.weight.storage, eps: norm.eps, H, Dn, Dr, Dv, Lkv,
       Lq: this.q_a_proj ? this.q_a_proj.outFeatures : 0, mlaEps: MLA_NORM_EPS,
-      ...decodeCacheArgs(cache, positions, rot, this.interleaved, this.scale),
+      ...decodeCacheArgs(x, cache, positions, rot, this.interleaved, this.scale),
       qA: this.q_a_proj?.kernelArgs ?? null, qANorm: this.q_a_layernorm?.weight.storage ?? null,
       qB: this.q_b_proj?.weight.storage ?? null, q: this.q_proj?.weight.storage ?? null,
       kvA: this.kv_a_proj_with_mqa.kernelArgs, kvANorm: this.kv_a_layernorm.weight.storage, kvB: this.kv_b_proj.weight.storage,
@@ -253,17 +253,17 @@ export class DeepseekMoE extends Module {
     return reshape(y, [B, T, C]);
   }
 
-  /** x + forward(norm(x)) for a decoding step of a few rows (B, 1, C), in one backend call. */
+  /** x + forward(norm(x)) for a few new tokens over a cache (B, T, C), in one backend call. */
   decodeStep(x: Tensor, norm: RMSNorm): Tensor {
-    const [B, , C] = x.shape;
+    const [B, T, C] = x.shape;
     const { E, K, G, topkGroup } = this;
     const backend = x.backend;
-    const out = backend.empty('f32', B * C);
-    const chosen = backend.empty('i32', B * K);
+    const out = backend.empty('f32', B * T * C);
+    const chosen = backend.empty('i32', B * T * K);
     const experts = this.experts.items;
     const shared = this.shared_experts;
     backend.moeDecode!({
-      B, C, x: x.storage, norm: norm.weight.storage, eps: norm.eps,
+      N: B * T, C, x: x.storage, norm: norm.weight.storage, eps: norm.eps,
       I: this.cfg.moe_intermediate_size, E, K, G, topkGroup, normTopk: this.cfg.norm_topk_prob, scaling: this.cfg.routed_scaling_factor,
       router: this.gate.weight.storage, bias: this.gate.e_score_correction_bias.storage,
       gate: experts.map((m) => m.gate_proj.weight.storage), up: experts.map((m) => m.up_proj.weight.storage),

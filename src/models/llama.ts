@@ -42,14 +42,14 @@ class Attention extends Module {
     return this.o_proj.forward(reshape(o, [B, T, this.H * this.D]));
   }
 
-  /** x + forward(norm(x)) for a decoding step of a few rows (B, 1, C), in one backend call. */
+  /** x + forward(norm(x)) for a few new tokens over a cache (B, T, C), in one backend call. */
   decodeStep(x: Tensor, norm: RMSNorm, positions: Tensor, rot: RotaryTables, cache: KVCache): Tensor {
-    const [B, , C] = x.shape;
+    const [B, T, C] = x.shape;
     const { H, Hkv, D } = this;
-    const out = x.backend.empty('f32', B * C);
+    const out = x.backend.empty('f32', B * T * C);
     x.backend.gqaDecode!({
-      B, C, x: x.storage, norm: norm.weight.storage, eps: norm.eps, H, Hkv, D,
-      ...decodeCacheArgs(cache, positions, rot, false, 1 / Math.sqrt(D)),
+      N: B * T, C, x: x.storage, norm: norm.weight.storage, eps: norm.eps, H, Hkv, D,
+      ...decodeCacheArgs(x, cache, positions, rot, false, 1 / Math.sqrt(D)),
       q: this.q_proj.kernelArgs, k: this.k_proj.kernelArgs, v: this.v_proj.kernelArgs, o: this.o_proj.kernelArgs,
       kCache: cache.buffer(`${this.cacheKey}.k`, Hkv, D).storage, vCache: cache.buffer(`${this.cacheKey}.v`, Hkv, D).storage,
     }, out);

@@ -52,12 +52,12 @@ export class SwiGLUMLP extends Module {
     return this.down_proj.forward(swiglu(this.gate_proj.forward(x), this.up_proj.forward(x)));
   }
 
-  /** x + forward(norm(x)) for a decoding step of a few rows (B, 1, C), in one backend call. */
+  /** x + forward(norm(x)) for a few new tokens over a cache (B, T, C), in one backend call. */
   decodeStep(x: Tensor, norm: RMSNorm): Tensor {
-    const [B, , C] = x.shape;
-    const out = x.backend.empty('f32', B * C);
+    const [B, T, C] = x.shape;
+    const out = x.backend.empty('f32', B * T * C);
     x.backend.mlpDecode!({
-      B, C, x: x.storage, norm: norm.weight.storage, eps: norm.eps, I: this.gate_proj.outFeatures,
+      N: B * T, C, x: x.storage, norm: norm.weight.storage, eps: norm.eps, I: this.gate_proj.outFeatures,
       gate: this.gate_proj.weight.storage, up: this.up_proj.weight.storage, down: this.down_proj.weight.storage,
     }, out);
     return new Tensor(out, x.shape, x.backend);

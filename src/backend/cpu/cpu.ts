@@ -681,7 +681,7 @@ export class CpuBackend implements Backend {
 
   mlaDecode(a: MlaDecodeArgs, out: Storage): void {
     const K = 'mlaDecode';
-    const { B, C, H, Dn, Dr, Dv, Lq, Lkv } = a;
+    const { B, T, C, H, Dn, Dr, Dv, Lq, Lkv } = a;
     for (const [what, v] of Object.entries({ H, Dn, Dr, Dv, Lq, Lkv })) checkCount(K, what, v);
     if (Dr % 2 !== 0) fail(K, `qk_rope_head_dim must be even, got ${Dr}`);
     const { X, O, norm } = this.blockIO(K, a, out);
@@ -702,15 +702,15 @@ export class CpuBackend implements Backend {
     const kvANorm = f32(K, `kv_a_layernorm (${Lkv})`, a.kvANorm, Lkv);
     const kvB = f32(K, `kv_b_proj (${H * (Dn + Dv)}x${Lkv})`, a.kvB, H * (Dn + Dv) * Lkv);
     const [o, oBias] = linearParams(K, 'o_proj', a.o, C, H * Dv);
-    if (B === 0) return;
-    const dims = Float64Array.of(B, C, H, Dn, Dr, Dv, Lq, Lkv, a.eps, a.mlaEps, a.scale, a.interleaved ? 1 : 0, a.capacity, a.at);
+    if (a.N === 0) return;
+    const dims = Float64Array.of(B, T, C, H, Dn, Dr, Dv, Lq, Lkv, a.eps, a.mlaEps, a.scale, a.interleaved ? 1 : 0, a.capacity, a.at);
     this.n.mlaDecode(X, O, [norm, qA, qANorm, qB, q, kvA, kvANorm, kvB, o, qABias, kvABias, oBias], dims,
       cacheIO.cos, cacheIO.sin, cacheIO.positions, latent, cacheIO.keyRange);
   }
 
   gqaDecode(a: GqaDecodeArgs, out: Storage): void {
     const K = 'gqaDecode';
-    const { B, C, H, Hkv, D } = a;
+    const { B, T, C, H, Hkv, D } = a;
     for (const [what, v] of Object.entries({ H, Hkv, D })) checkCount(K, what, v);
     if (Hkv === 0 || H % Hkv !== 0) fail(K, `query heads (${H}) must be a multiple of key/value heads (${Hkv})`);
     if (D % 2 !== 0) fail(K, `head_dim must be even, got ${D}`);
@@ -724,27 +724,27 @@ export class CpuBackend implements Backend {
     const [k, kb] = linearParams(K, 'k_proj', a.k, Hkv * D, C);
     const [v, vb] = linearParams(K, 'v_proj', a.v, Hkv * D, C);
     const [o, ob] = linearParams(K, 'o_proj', a.o, C, H * D);
-    if (B === 0) return;
-    const dims = Float64Array.of(B, C, H, Hkv, D, a.eps, a.scale, a.interleaved ? 1 : 0, a.capacity, a.at);
+    if (a.N === 0) return;
+    const dims = Float64Array.of(B, T, C, H, Hkv, D, a.eps, a.scale, a.interleaved ? 1 : 0, a.capacity, a.at);
     this.n.gqaDecode(X, O, [norm, q, k, v, o, qb, kb, vb, ob], dims, cacheIO.cos, cacheIO.sin, cacheIO.positions, kCache, vCache,
       cacheIO.keyRange);
   }
 
   mlpDecode(a: MlpDecodeArgs, out: Storage): void {
     const K = 'mlpDecode';
-    const { B, C, I } = a;
+    const { N, C, I } = a;
     checkCount(K, 'I', I);
     const { X, O, norm } = this.blockIO(K, a, out);
     const gate = f32(K, `gate_proj (${I}x${C})`, a.gate, I * C);
     const up = f32(K, `up_proj (${I}x${C})`, a.up, I * C);
     const down = f32(K, `down_proj (${C}x${I})`, a.down, C * I);
-    if (B === 0) return;
-    this.n.mlpDecode(X, O, [norm, gate, up, down], Float64Array.of(B, C, I, a.eps));
+    if (N === 0) return;
+    this.n.mlpDecode(X, O, [norm, gate, up, down], Float64Array.of(N, C, I, a.eps));
   }
 
   moeDecode(a: MoeDecodeArgs, out: Storage): void {
     const K = 'moeDecode';
-    const { B, C, I, E, G, topkGroup } = a;
+    const { N, C, I, E, G, topkGroup } = a;
     const Kx = a.K;
     for (const [what, v] of Object.entries({ I, E, K: Kx, G, topkGroup })) checkCount(K, what, v);
     if (G === 0 || E % G !== 0) fail(K, `${E} experts do not split into ${G} groups`);
@@ -764,38 +764,44 @@ export class CpuBackend implements Backend {
       ? [f32(K, `shared_experts.gate_proj (${Is}x${C})`, a.shared.gate, Is * C), f32(K, `shared_experts.up_proj (${Is}x${C})`, a.shared.up, Is * C),
         f32(K, `shared_experts.down_proj (${C}x${Is})`, a.shared.down, C * Is)]
       : [null, null, null];
-    const chosen = i32(K, `chosen (${B}x${Kx})`, a.chosen, B * Kx);
-    if (B === 0) return;
-    const dims = Float64Array.of(B, C, I, Is, E, Kx, G, topkGroup, a.normTopk ? 1 : 0, a.scaling, a.eps);
+    const chosen = i32(K, `chosen (${N}x${Kx})`, a.chosen, N * Kx);
+    if (N === 0) return;
+    const dims = Float64Array.of(N, C, I, Is, E, Kx, G, topkGroup, a.normTopk ? 1 : 0, a.scaling, a.eps);
     this.n.moeDecode(X, O, [norm, router, bias, ...shared], dims, gate, up, down, chosen);
   }
 
-  /** x (B, C), out (B, C) (may be x itself), the input norm's weight (C). */
+  /** x (N, C), out (N, C) (may be x itself), the input norm's weight (C). */
   private blockIO(K: string, a: DecodeBlockArgs, out: Storage): { X: F32; O: F32; norm: F32 } {
-    checkCount(K, 'B', a.B);
+    checkCount(K, 'N', a.N);
     checkCount(K, 'C', a.C);
     if (!(a.eps >= 0)) fail(K, `eps must be a non-negative number, got ${a.eps}`);
-    const n = a.B * a.C;
-    const O = f32(K, `out (${a.B}x${a.C})`, out, n);
-    const X = unaliasSameIndex(f32(K, `x (${a.B}x${a.C})`, a.x, n), O);
+    const n = a.N * a.C;
+    const O = f32(K, `out (${a.N}x${a.C})`, out, n);
+    const X = unaliasSameIndex(f32(K, `x (${a.N}x${a.C})`, a.x, n), O);
     return { X, O, norm: f32(K, `norm weight (${a.C})`, a.norm, a.C) };
   }
 
-  /** Positions inside the rope tables, the write index inside the cache, key ranges ending at at + 1. */
-  private cacheIO(K: string, a: DecodeCacheArgs & { B: number }, D: number): { cos: F32; sin: F32; positions: I32; keyRange: I32 } {
+  /** N = B·T tokens, positions inside the rope tables, T writes inside the cache, key ranges ending at at + T. */
+  private cacheIO(K: string, a: DecodeCacheArgs & { N: number }, D: number): { cos: F32; sin: F32; positions: I32; keyRange: I32 } {
     const half = D / 2;
+    checkCount(K, 'B', a.B);
+    checkCount(K, 'T', a.T);
+    if (a.B * a.T !== a.N) fail(K, `${a.N} tokens are not ${a.B} rows of ${a.T}`);
     checkCount(K, 'capacity', a.capacity);
-    if (!(Number.isInteger(a.at) && a.at >= 0 && a.at < a.capacity)) fail(K, `write index ${a.at} is outside the cache's ${a.capacity} positions`);
+    if (!(Number.isInteger(a.at) && a.at >= 0 && a.at + a.T <= a.capacity)) {
+      fail(K, `writing ${a.T} token(s) at index ${a.at} overflows the cache's ${a.capacity} positions`);
+    }
     const cos = f32(K, 'cos table', a.cos), sin = f32(K, 'sin table', a.sin);
     if (cos.length !== sin.length || half === 0 || cos.length % half !== 0) {
       fail(K, `cos/sin tables of ${cos.length}/${sin.length} values do not hold rows of ${half}`);
     }
-    const positions = i32(K, `positions (${a.B})`, a.positions, a.B);
-    checkIndices(K, 'positions', positions, a.B, cos.length / half);
+    const positions = i32(K, `positions (${a.N})`, a.positions, a.N);
+    checkIndices(K, 'positions', positions, a.N, cos.length / half);
     const keyRange = i32(K, `keyRange (${a.B}x2)`, a.keyRange, 2 * a.B);
+    const end = a.at + a.T;
     for (let b = 0; b < a.B; b++) {
       const s = keyRange[2 * b], e = keyRange[2 * b + 1];
-      if (!(s >= 0 && s <= a.at && e === a.at + 1)) fail(K, `keyRange of row ${b} is [${s}, ${e}); a decoding step needs [start <= ${a.at}, ${a.at + 1})`);
+      if (!(s >= 0 && s <= a.at && e === end)) fail(K, `keyRange of row ${b} is [${s}, ${e}); this step needs [start <= ${a.at}, ${end})`);
     }
     if (!Number.isFinite(a.scale)) fail(K, `scale must be finite, got ${a.scale}`);
     return { cos, sin, positions, keyRange };
