@@ -50,19 +50,28 @@ void residual(const float* x, const float* y, float* out, i64 n) {
 }
 
 // The positional arguments every block shares: x (N × C) in, out (N × C) out, the weights as
-// an array of Float32Array | null, and the sizes as a Float64Array.
+// an array of Float32Array | null, and the sizes as a Float64Array; an attention block then
+// takes the rope tables cos, sin (maxPos × D/2), positions i32 (N) and keyRange i32 (B × 2).
 struct Block {
   Args A;
   const float* x;
   float* out;
   const double* dims;
   Napi::Array weights;
-  Block(const Napi::CallbackInfo& info, const char* name) : A(info, name) {
+  const float *cos = nullptr, *sin = nullptr;
+  const int32_t *pos = nullptr, *range = nullptr;
+  Block(const Napi::CallbackInfo& info, const char* name, bool attention = false) : A(info, name) {
     x = A.f32(0, "x");
     out = A.f32(1, "out");
     dims = A.f64(3, "dims");
     if (A.ok && !info[2].IsArray()) A.fail("weights must be an array");
     if (A.ok) weights = info[2].As<Napi::Array>();
+    if (attention) {
+      cos = A.f32(4, "cos");
+      sin = A.f32(5, "sin");
+      pos = A.i32(6, "positions");
+      range = A.i32(7, "keyRange");
+    }
   }
   i64 dim(int i) const { return static_cast<i64>(dims[i]); }
   // weights[i]: a Float32Array, or null where the block has no such tensor
@@ -85,17 +94,15 @@ struct Block {
 // weights: [input_layernorm, q_a_proj, q_a_layernorm, q_b_proj, q_proj, kv_a_proj_with_mqa,
 //           kv_a_layernorm, kv_b_proj, o_proj, q_a_proj.bias, kv_a_proj.bias, o_proj.bias]
 // dims:    [B, T, C, H, Dn, Dr, Dv, Lq (0: q_proj), Lkv, eps, mlaEps, scale, interleaved, capacity, at]
-// then cos, sin (maxPos × Dr/2), positions i32 (B·T), cache (B × capacity × (Lkv + Dr)), keyRange i32 (B × 2).
+// then the rope and key-range arguments (Block) and the latent cache (B × capacity × (Lkv + Dr)).
 // Token t of row b is x's row b·T + t and goes to cache index at + t.
 Napi::Value MlaDecode(const Napi::CallbackInfo& info) {
-  Block K(info, "mlaDecode");
+  Block K(info, "mlaDecode", true);
   Args& A = K.A;
-  const float* cosT = A.f32(4, "cos");
-  const float* sinT = A.f32(5, "sin");
-  const int32_t* pos = A.i32(6, "positions");
-  float* cache = A.f32(7, "cache");
-  const int32_t* range = A.i32(8, "keyRange");
+  float* cache = A.f32(8, "latent");
   if (!A.ok) return info.Env().Undefined();
+  const float *cosT = K.cos, *sinT = K.sin;
+  const int32_t *pos = K.pos, *range = K.range;
   const i64 B = K.dim(0), T = K.dim(1), C = K.dim(2), H = K.dim(3), Dn = K.dim(4), Dr = K.dim(5), Dv = K.dim(6),
             Lq = K.dim(7), Lkv = K.dim(8);
   const float eps = static_cast<float>(K.dims[9]), mlaEps = static_cast<float>(K.dims[10]),
@@ -158,18 +165,16 @@ Napi::Value MlaDecode(const Napi::CallbackInfo& info) {
 // ---- Llama / Qwen2: grouped-query attention over a key/value cache ------------------------------
 // weights: [input_layernorm, q_proj, k_proj, v_proj, o_proj, q.bias, k.bias, v.bias, o.bias]
 // dims:    [B, T, C, H, Hkv, D, eps, scale, interleaved, capacity, at]
-// then cos, sin (maxPos × D/2), positions i32 (B·T), kCache, vCache (B × capacity × Hkv × D), keyRange i32 (B × 2).
+// then the rope and key-range arguments (Block), kCache and vCache (B × capacity × Hkv × D).
 // Token t of row b is x's row b·T + t and goes to cache index at + t.
 Napi::Value GqaDecode(const Napi::CallbackInfo& info) {
-  Block K(info, "gqaDecode");
+  Block K(info, "gqaDecode", true);
   Args& A = K.A;
-  const float* cosT = A.f32(4, "cos");
-  const float* sinT = A.f32(5, "sin");
-  const int32_t* pos = A.i32(6, "positions");
-  float* kCache = A.f32(7, "kCache");
-  float* vCache = A.f32(8, "vCache");
-  const int32_t* range = A.i32(9, "keyRange");
+  float* kCache = A.f32(8, "kCache");
+  float* vCache = A.f32(9, "vCache");
   if (!A.ok) return info.Env().Undefined();
+  const float *cosT = K.cos, *sinT = K.sin;
+  const int32_t *pos = K.pos, *range = K.range;
   const i64 B = K.dim(0), T = K.dim(1), C = K.dim(2), H = K.dim(3), Hkv = K.dim(4), D = K.dim(5);
   const float eps = static_cast<float>(K.dims[6]), scale = static_cast<float>(K.dims[7]);
   const bool interleaved = K.dims[8] != 0;
@@ -293,12 +298,7 @@ Napi::Value MoeDecode(const Napi::CallbackInfo& info) {
     const float denom = static_cast<float>(sum) + 1e-20f;
     for (i64 j = 0; j < Kx; j++) g[j] = (normTopk ? g[j] / denom : g[j]) * scaling;
   }
-  std::vector<i64> used;
-  {
-    std::vector<char> on(E, 0);
-    for (i64 s = 0; s < N * Kx; s++) on[chosen[s]] = 1;
-    for (i64 e = 0; e < E; e++) if (on[e]) used.push_back(e);
-  }
+  const std::vector<i64> used = experts_used(chosen, N * Kx, E);
   std::vector<const float*> gate, up, down;
   f32_list(A, 4, "gate", used, gate);
   f32_list(A, 5, "up", used, up);

@@ -3,6 +3,7 @@
 #include <napi.h>
 
 #include <cstdint>
+#include <vector>
 
 namespace r1 {
 void RegisterMemory(Napi::Env env, Napi::Object exports);       // memory.cc
@@ -44,4 +45,6 @@ void attention_forward(const AttentionCall& call, float* out, float* lse);
 // FFN_e(x[t]) for e = idx[t,j]; gate/up/down[e] may be null for experts no token chose.
 void moe_experts(const float* x, const int32_t* idx, const float* w, const float* const* gate, const float* const* up,
                  const float* const* down, int64_t E, float* out, int64_t n, int64_t k, int64_t C, int64_t I);
+// The experts that some of the `slots` entries of idx name, ascending (moe.cc).
+std::vector<int64_t> experts_used(const int32_t* idx, int64_t slots, int64_t E);
 }  // namespace r1

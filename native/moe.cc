@@ -76,6 +76,14 @@ void moe_experts(const float* x, const int32_t* idx, const float* w, const float
   }
 }
 
+std::vector<i64> experts_used(const int32_t* idx, i64 slots, i64 E) {
+  std::vector<char> on(E, 0);
+  for (i64 s = 0; s < slots; s++) on[idx[s]] = 1;
+  std::vector<i64> used;
+  for (i64 e = 0; e < E; e++) if (on[e]) used.push_back(e);
+  return used;
+}
+
 // moeExperts(x, idx, weights, gate[], up[], down[], out, n, k, C, I)
 static Napi::Value MoeExperts(const Napi::CallbackInfo& info) {
   Args A(info, "moeExperts");
@@ -88,12 +96,7 @@ static Napi::Value MoeExperts(const Napi::CallbackInfo& info) {
   if (!A.ok) return info.Env().Undefined();
   const i64 E = static_cast<i64>(info[3].As<Napi::Array>().Length()), slots = n * k;
   if (slots == 0 || C == 0) return info.Env().Undefined();
-  std::vector<i64> used;  // the experts some token chose: only their weights are fetched
-  {
-    std::vector<char> chosen(E, 0);
-    for (i64 s = 0; s < slots; s++) chosen[idx[s]] = 1;
-    for (i64 e = 0; e < E; e++) if (chosen[e]) used.push_back(e);
-  }
+  const std::vector<i64> used = experts_used(idx, slots, E);  // only their weights are fetched
   std::vector<const float*> gate, up, down;
   f32_list(A, 3, "gate", used, gate);
   f32_list(A, 4, "up", used, up);

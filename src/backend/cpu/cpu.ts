@@ -705,7 +705,7 @@ export class CpuBackend implements Backend {
     if (a.N === 0) return;
     const dims = Float64Array.of(B, T, C, H, Dn, Dr, Dv, Lq, Lkv, a.eps, a.mlaEps, a.scale, a.interleaved ? 1 : 0, a.capacity, a.at);
     this.n.mlaDecode(X, O, [norm, qA, qANorm, qB, q, kvA, kvANorm, kvB, o, qABias, kvABias, oBias], dims,
-      cacheIO.cos, cacheIO.sin, cacheIO.positions, latent, cacheIO.keyRange);
+      cacheIO.cos, cacheIO.sin, cacheIO.positions, cacheIO.keyRange, latent);
   }
 
   gqaDecode(a: GqaDecodeArgs, out: Storage): void {
@@ -726,8 +726,8 @@ export class CpuBackend implements Backend {
     const [o, ob] = linearParams(K, 'o_proj', a.o, C, H * D);
     if (a.N === 0) return;
     const dims = Float64Array.of(B, T, C, H, Hkv, D, a.eps, a.scale, a.interleaved ? 1 : 0, a.capacity, a.at);
-    this.n.gqaDecode(X, O, [norm, q, k, v, o, qb, kb, vb, ob], dims, cacheIO.cos, cacheIO.sin, cacheIO.positions, kCache, vCache,
-      cacheIO.keyRange);
+    this.n.gqaDecode(X, O, [norm, q, k, v, o, qb, kb, vb, ob], dims, cacheIO.cos, cacheIO.sin, cacheIO.positions, cacheIO.keyRange,
+      kCache, vCache);
   }
 
   mlpDecode(a: MlpDecodeArgs, out: Storage): void {

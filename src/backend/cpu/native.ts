@@ -60,10 +60,10 @@ export interface NativeAddon {
     Hkv: number, Dk: number, Dv: number, scale: number, causal: boolean, vInK: boolean, out: F32, lse: F32, dOut: F32,
     dq: F32, dk: F32, dv: F32): void;
   // Fused decoding blocks (native/decode.cc): weights as listed there, null where absent; dims as listed there.
-  mlaDecode(x: F32, out: F32, weights: (F32 | null)[], dims: Float64Array, cos: F32, sin: F32, positions: I32, latent: F32,
-    keyRange: I32): void;
-  gqaDecode(x: F32, out: F32, weights: (F32 | null)[], dims: Float64Array, cos: F32, sin: F32, positions: I32, kCache: F32,
-    vCache: F32, keyRange: I32): void;
+  mlaDecode(x: F32, out: F32, weights: (F32 | null)[], dims: Float64Array, cos: F32, sin: F32, positions: I32, keyRange: I32,
+    latent: F32): void;
+  gqaDecode(x: F32, out: F32, weights: (F32 | null)[], dims: Float64Array, cos: F32, sin: F32, positions: I32, keyRange: I32,
+    kCache: F32, vCache: F32): void;
   mlpDecode(x: F32, out: F32, weights: (F32 | null)[], dims: Float64Array): void;
   moeDecode(x: F32, out: F32, weights: (F32 | null)[], dims: Float64Array, gate: F32[], up: F32[], down: F32[], chosen: I32): void;
 }
