@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import * as Tn from '../src/tensor/index.js';
 import type { Backend } from '../src/backend/backend.js';
 import { defaultBackend } from '../src/backend/registry.js';
+import { RefBackend } from '../src/backend/ref/ref.js';
 import { parseConfig } from '../src/models/config.js';
 import { createModel } from '../src/models/load.js';
 import { FUSED_DECODE_MAX_TOKENS, type CausalLM } from '../src/models/common.js';
@@ -49,10 +50,10 @@ function counted<R>(backend: Backend, fn: () => R): { result: R; calls: Record<F
   }
 }
 
-function model(golden: string, overrides: Record<string, unknown> = {}): CausalLM {
+function model(golden: string, overrides: Record<string, unknown> = {}, backend?: Backend): CausalLM {
   const json = JSON.parse(fs.readFileSync(path.join(GOLDEN, golden, 'config.json'), 'utf8'));
   // larger weights than the 0.02 default, so that every block moves the logits visibly
-  const m = createModel(parseConfig({ ...json, initializer_range: 0.1, ...overrides }), { seed: 7 });
+  const m = createModel(parseConfig({ ...json, initializer_range: 0.1, ...overrides }), { seed: 7, backend });
   // biases start at zero and norm weights at one: make them count, so that using them wrongly shows
   const rng = new Tn.Rng(11);
   for (const [name, t] of m.stateDict()) {
@@ -75,12 +76,12 @@ function decode(m: CausalLM, prompts: number[][], steps: number, T = 1): Steps {
     const cache = new KVCache(B, P + steps * T, starts, backend);
     const ids = new Int32Array(B * P), pos = new Int32Array(B * P);
     prompts.forEach((p, b) => p.forEach((t, j) => { ids[b * P + starts[b] + j] = t; pos[b * P + starts[b] + j] = j; }));
-    m.forward(Tn.tensor(ids, [B, P], { dtype: 'i32' }), { positions: Tn.tensor(pos, [B * P], { dtype: 'i32' }), cache, lastOnly: true });
+    m.forward(Tn.tensor(ids, [B, P], { backend, dtype: 'i32' }), { positions: Tn.tensor(pos, [B * P], { backend, dtype: 'i32' }), cache, lastOnly: true });
     const out: Steps = { logits: [], caches: [], loads: [] };
     for (let s = 0; s < steps; s++) {
       const next = Int32Array.from({ length: B * T }, (_, i) => (s * 101 + i * 37 + 3) % V);
       const positions = Int32Array.from({ length: B * T }, (_, i) => prompts[Math.floor(i / T)].length + s * T + (i % T));
-      const { logits } = m.forward(Tn.tensor(next, [B, T], { dtype: 'i32' }), { positions: Tn.tensor(positions, [B * T], { dtype: 'i32' }), cache });
+      const { logits } = m.forward(Tn.tensor(next, [B, T], { backend, dtype: 'i32' }), { positions: Tn.tensor(positions, [B * T], { backend, dtype: 'i32' }), cache });
       out.logits.push(Float32Array.from(logits.toArray()));
       if (m instanceof DeepseekV3ForCausalLM) out.loads.push(...m.moeLayers().map((l) => Int32Array.from(l.lastLoad)));
     }
@@ -143,6 +144,24 @@ for (const [name, golden, overrides] of MODELS) {
     }
   });
 }
+
+test('fused decoding blocks agree with the op-by-op pass on the plain TypeScript reference backend', () => {
+  const ref = new RefBackend();
+  for (const golden of ['deepseek_v3_tiny', 'qwen2_tiny']) {
+    const m = model(golden), mRef = model(golden, {}, ref);
+    for (const [B, T] of [[1, 1], [2, 2]]) {
+      const ps = prompts(B, m.config.vocab_size);
+      const { result: fused, calls } = counted(m.parameters()[0].backend, () => decode(m, ps, 3, T));
+      assert.ok(Object.values(calls).some((c) => c > 0));
+      const reference = decode(mRef, ps, 3, T);
+      assert.deepEqual(fused.loads, reference.loads, `${golden} B=${B} T=${T}: experts chosen`);
+      fused.logits.forEach((got, s) => {
+        const err = relativeError(got, reference.logits[s]);
+        assert.ok(err < 1e-5, `${golden} B=${B} T=${T} step ${s}: relative error ${err} against the reference backend`);
+      });
+    }
+  }
+});
 
 test('passes of more than FUSED_DECODE_MAX_TOKENS new tokens, and prefill, run op by op', () => {
   const m = model('deepseek_v3_tiny');
