@@ -6,6 +6,10 @@
 //
 //   npm run bench:generate        (tsc -p . && node dist/bench/generate.js [--quick])
 //
+// r1ts runs its product path: at batch 1 each block of a layer in one native call (the fused
+// decoding blocks of native/decode.cc, used for passes of up to 4 new tokens), at batch 32 op by
+// op with GEMMs over all rows.
+//
 // Each measurement: a 32-token prompt per row, 128 new tokens per row, greedy. Decode throughput
 // = B × 127 / (time from the first generated token to the last): prefill and the first token
 // are left out; medians over 3 runs after a short warm-up. r1ts is timed inside generate() itself

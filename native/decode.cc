@@ -1,8 +1,9 @@
 // Fused decoding blocks: one call runs a whole block of a decoder layer (input norm, the block,
 // residual) for a few new tokens (B rows of T tokens each, B·T small), as when generate() serves
-// one or a few sequences, or speculative decoding verifies a few drafted tokens. Op by op, such a step is ~25 small kernel calls per block with their allocations and
-// copies, which cost more than the arithmetic; here the block's weights are read once, in order,
-// with the next matrix requested from memory while the current one is being read.
+// one or a few sequences, or speculative decoding verifies a few drafted tokens. Op by op, such
+// a pass is ~25 small kernel calls per block with their allocations and copies, which cost more
+// than the arithmetic; here the block's weights are read once, in order, with the start of the
+// next matrix requested from memory while the current one is being read.
 //
 //   mlaDecode   DeepSeek-V3 attention over the MLA latent cache (W^UK / W^UV absorbed)
 //   gqaDecode   Llama / Qwen2 attention over a key/value cache (grouped-query)

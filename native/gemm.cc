@@ -114,8 +114,13 @@ static void skinny_rows(const float* W, i64 ldw, const float* A, i64 lda, float*
   }
 }
 
-// Weights per thread below which a matrix-vector product stays on one thread: waking a second
-// thread costs more than it saves until the matrix is several MB.
+// Weights per thread (floats) below which a single row's product stays on one thread. In a
+// decoding loop the other threads sleep between products (they wait passively), and waking one
+// costs tens of µs, more than it saves on a matrix of a few MB: batch-1 decoding of the bench
+// models (an 8 MB output head) ran faster on one thread than with the head split over two.
+constexpr i64 kGemvThreadMin = 1 << 21;
+// Weights below which a few rows' product streams W (skinny_rows, one thread) instead of calling
+// sgemm.
 constexpr i64 kGemvParMin = 1 << 19;
 // C = A · Wᵀ with a few rows of A streams W (skinny_rows) instead of calling sgemm when W is small
 // enough for one thread. Measured with W cycling through 16 matrices of 256 × 256 (the small
@@ -152,7 +157,7 @@ void sgemm_rm(bool transA, bool transB, int m, int n, int k, float alpha, const 
   // garbage (NaN) in an unzeroed output would survive: the sgemv paths clear it first.
   if (m == 1 && transB && !transA) {
     // The linear layer of a single token: c (1×n) = a (1×k) · Bᵀ, B (n×k) row-major.
-    const int nt = omp_in_parallel() ? 1 : nthreads_for(static_cast<i64>(n) * k, kGemvParMin);
+    const int nt = omp_in_parallel() ? 1 : nthreads_for(static_cast<i64>(n) * k, kGemvThreadMin);
     if (nt > 1) {
 #pragma omp parallel num_threads(nt)
       {
