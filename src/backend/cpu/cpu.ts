@@ -35,24 +35,28 @@ function checkInt32(kernel: string, what: string, n: number): void {
   if (!Number.isInteger(n) || n < 0 || n > 0x7fffffff) fail(kernel, `${what} must be an integer in [0, 2^31), got ${n}`);
 }
 
-function data(kernel: string, what: string, s: Storage): HostArray {
-  if (s == null) fail(kernel, `${what} is missing`);
+/** An argument's name for error messages; a function when building it costs (calls made per token). */
+type What = string | (() => string);
+const named = (what: What): string => (typeof what === 'string' ? what : what());
+
+function data(kernel: string, what: What, s: Storage): HostArray {
+  if (s == null) fail(kernel, `${named(what)} is missing`);
   const d = host(s);
-  if (d instanceof Float64Array) fail(kernel, `${what} is f64: ${F64_MSG}`);
+  if (d instanceof Float64Array) fail(kernel, `${named(what)} is f64: ${F64_MSG}`);
   return d;
 }
 
-function f32(kernel: string, what: string, s: Storage, need?: number): Float32Array {
+function f32(kernel: string, what: What, s: Storage, need?: number): Float32Array {
   const d = data(kernel, what, s);
-  if (!(d instanceof Float32Array)) fail(kernel, `${what} must be f32, got ${s.dtype}`);
-  if (need !== undefined && d.length < need) fail(kernel, `${what} has ${d.length} elements, needs ${need}`);
+  if (!(d instanceof Float32Array)) fail(kernel, `${named(what)} must be f32, got ${s.dtype}`);
+  if (need !== undefined && d.length < need) fail(kernel, `${named(what)} has ${d.length} elements, needs ${need}`);
   return d;
 }
 
-function i32(kernel: string, what: string, s: Storage, need?: number): Int32Array {
+function i32(kernel: string, what: What, s: Storage, need?: number): Int32Array {
   const d = data(kernel, what, s);
-  if (!(d instanceof Int32Array)) fail(kernel, `${what} must be i32, got ${s.dtype}`);
-  if (need !== undefined && d.length < need) fail(kernel, `${what} has ${d.length} elements, needs ${need}`);
+  if (!(d instanceof Int32Array)) fail(kernel, `${named(what)} must be i32, got ${s.dtype}`);
+  if (need !== undefined && d.length < need) fail(kernel, `${named(what)} has ${d.length} elements, needs ${need}`);
   return d;
 }
 
@@ -682,25 +686,26 @@ export class CpuBackend implements Backend {
   mlaDecode(a: MlaDecodeArgs, out: Storage): void {
     const K = 'mlaDecode';
     const { B, T, C, H, Dn, Dr, Dv, Lq, Lkv } = a;
-    for (const [what, v] of Object.entries({ H, Dn, Dr, Dv, Lq, Lkv })) checkCount(K, what, v);
+    checkCount(K, 'H', H); checkCount(K, 'Dn', Dn); checkCount(K, 'Dr', Dr); checkCount(K, 'Dv', Dv);
+    checkCount(K, 'Lq', Lq); checkCount(K, 'Lkv', Lkv);
     if (Dr % 2 !== 0) fail(K, `qk_rope_head_dim must be even, got ${Dr}`);
     const { X, O, norm } = this.blockIO(K, a, out);
     const cacheIO = this.cacheIO(K, a, Dr);
-    const latent = f32(K, `latent cache (${B}x${a.capacity}x1x${Lkv + Dr})`, a.latent, B * a.capacity * (Lkv + Dr));
+    const latent = f32(K, () => `latent cache (${B}x${a.capacity}x1x${Lkv + Dr})`, a.latent, B * a.capacity * (Lkv + Dr));
     const Dq = Dn + Dr;
     let qA: F32 | null = null, qABias: F32 | null = null, qANorm: F32 | null = null, qB: F32 | null = null, q: F32 | null = null;
     if (Lq > 0) {
       if (!a.qA || !a.qANorm || !a.qB) fail(K, 'q_lora_rank > 0 needs q_a_proj, q_a_layernorm and q_b_proj');
       [qA, qABias] = linearParams(K, 'q_a_proj', a.qA, Lq, C);
-      qANorm = f32(K, `q_a_layernorm (${Lq})`, a.qANorm, Lq);
-      qB = f32(K, `q_b_proj (${H * Dq}x${Lq})`, a.qB, H * Dq * Lq);
+      qANorm = f32(K, () => `q_a_layernorm (${Lq})`, a.qANorm, Lq);
+      qB = f32(K, () => `q_b_proj (${H * Dq}x${Lq})`, a.qB, H * Dq * Lq);
     } else {
       if (!a.q) fail(K, 'without q_lora_rank the block needs q_proj');
-      q = f32(K, `q_proj (${H * Dq}x${C})`, a.q, H * Dq * C);
+      q = f32(K, () => `q_proj (${H * Dq}x${C})`, a.q, H * Dq * C);
     }
     const [kvA, kvABias] = linearParams(K, 'kv_a_proj_with_mqa', a.kvA, Lkv + Dr, C);
-    const kvANorm = f32(K, `kv_a_layernorm (${Lkv})`, a.kvANorm, Lkv);
-    const kvB = f32(K, `kv_b_proj (${H * (Dn + Dv)}x${Lkv})`, a.kvB, H * (Dn + Dv) * Lkv);
+    const kvANorm = f32(K, () => `kv_a_layernorm (${Lkv})`, a.kvANorm, Lkv);
+    const kvB = f32(K, () => `kv_b_proj (${H * (Dn + Dv)}x${Lkv})`, a.kvB, H * (Dn + Dv) * Lkv);
     const [o, oBias] = linearParams(K, 'o_proj', a.o, C, H * Dv);
     if (a.N === 0) return;
     const dims = Float64Array.of(B, T, C, H, Dn, Dr, Dv, Lq, Lkv, a.eps, a.mlaEps, a.scale, a.interleaved ? 1 : 0, a.capacity, a.at);
@@ -711,14 +716,14 @@ export class CpuBackend implements Backend {
   gqaDecode(a: GqaDecodeArgs, out: Storage): void {
     const K = 'gqaDecode';
     const { B, T, C, H, Hkv, D } = a;
-    for (const [what, v] of Object.entries({ H, Hkv, D })) checkCount(K, what, v);
+    checkCount(K, 'H', H); checkCount(K, 'Hkv', Hkv); checkCount(K, 'D', D);
     if (Hkv === 0 || H % Hkv !== 0) fail(K, `query heads (${H}) must be a multiple of key/value heads (${Hkv})`);
     if (D % 2 !== 0) fail(K, `head_dim must be even, got ${D}`);
     const { X, O, norm } = this.blockIO(K, a, out);
     const cacheIO = this.cacheIO(K, a, D);
     const kvLen = B * a.capacity * Hkv * D;
-    const kCache = f32(K, `kCache (${B}x${a.capacity}x${Hkv}x${D})`, a.kCache, kvLen);
-    const vCache = f32(K, `vCache (${B}x${a.capacity}x${Hkv}x${D})`, a.vCache, kvLen);
+    const kCache = f32(K, () => `kCache (${B}x${a.capacity}x${Hkv}x${D})`, a.kCache, kvLen);
+    const vCache = f32(K, () => `vCache (${B}x${a.capacity}x${Hkv}x${D})`, a.vCache, kvLen);
     if (overlaps(kCache, vCache)) fail(K, 'kCache and vCache must be distinct buffers');
     const [q, qb] = linearParams(K, 'q_proj', a.q, H * D, C);
     const [k, kb] = linearParams(K, 'k_proj', a.k, Hkv * D, C);
@@ -735,9 +740,9 @@ export class CpuBackend implements Backend {
     const { N, C, I } = a;
     checkCount(K, 'I', I);
     const { X, O, norm } = this.blockIO(K, a, out);
-    const gate = f32(K, `gate_proj (${I}x${C})`, a.gate, I * C);
-    const up = f32(K, `up_proj (${I}x${C})`, a.up, I * C);
-    const down = f32(K, `down_proj (${C}x${I})`, a.down, C * I);
+    const gate = f32(K, () => `gate_proj (${I}x${C})`, a.gate, I * C);
+    const up = f32(K, () => `up_proj (${I}x${C})`, a.up, I * C);
+    const down = f32(K, () => `down_proj (${C}x${I})`, a.down, C * I);
     if (N === 0) return;
     this.n.mlpDecode(X, O, [norm, gate, up, down], Float64Array.of(N, C, I, a.eps));
   }
@@ -746,7 +751,7 @@ export class CpuBackend implements Backend {
     const K = 'moeDecode';
     const { N, C, I, E, G, topkGroup } = a;
     const Kx = a.K;
-    for (const [what, v] of Object.entries({ I, E, K: Kx, G, topkGroup })) checkCount(K, what, v);
+    checkCount(K, 'I', I); checkCount(K, 'E', E); checkCount(K, 'K', Kx); checkCount(K, 'G', G); checkCount(K, 'topkGroup', topkGroup);
     if (G === 0 || E % G !== 0) fail(K, `${E} experts do not split into ${G} groups`);
     if (topkGroup < 1 || topkGroup > G) fail(K, `topkGroup ${topkGroup} must be in [1, ${G}]`);
     if (Kx < 1 || Kx > topkGroup * (E / G)) fail(K, `${Kx} experts per token cannot come from ${topkGroup} groups of ${E / G}`);
@@ -754,17 +759,17 @@ export class CpuBackend implements Backend {
       fail(K, `${a.gate.length} gate, ${a.up.length} up and ${a.down.length} down weights for ${E} experts`);
     }
     const { X, O, norm } = this.blockIO(K, a, out);
-    const router = f32(K, `gate.weight (${E}x${C})`, a.router, E * C);
-    const bias = f32(K, `e_score_correction_bias (${E})`, a.bias, E);
-    const gate = a.gate.map((g, e) => f32(K, `experts[${e}].gate_proj (${I}x${C})`, g, I * C));
-    const up = a.up.map((u, e) => f32(K, `experts[${e}].up_proj (${I}x${C})`, u, I * C));
-    const down = a.down.map((d, e) => f32(K, `experts[${e}].down_proj (${C}x${I})`, d, C * I));
+    const router = f32(K, () => `gate.weight (${E}x${C})`, a.router, E * C);
+    const bias = f32(K, () => `e_score_correction_bias (${E})`, a.bias, E);
+    const gate = a.gate.map((g, e) => f32(K, () => `experts[${e}].gate_proj (${I}x${C})`, g, I * C));
+    const up = a.up.map((u, e) => f32(K, () => `experts[${e}].up_proj (${I}x${C})`, u, I * C));
+    const down = a.down.map((d, e) => f32(K, () => `experts[${e}].down_proj (${C}x${I})`, d, C * I));
     const Is = a.shared?.I ?? 0;
     const shared = a.shared
-      ? [f32(K, `shared_experts.gate_proj (${Is}x${C})`, a.shared.gate, Is * C), f32(K, `shared_experts.up_proj (${Is}x${C})`, a.shared.up, Is * C),
-        f32(K, `shared_experts.down_proj (${C}x${Is})`, a.shared.down, C * Is)]
+      ? [f32(K, () => `shared_experts.gate_proj (${Is}x${C})`, a.shared.gate, Is * C), f32(K, () => `shared_experts.up_proj (${Is}x${C})`, a.shared.up, Is * C),
+        f32(K, () => `shared_experts.down_proj (${C}x${Is})`, a.shared.down, C * Is)]
       : [null, null, null];
-    const chosen = i32(K, `chosen (${N}x${Kx})`, a.chosen, N * Kx);
+    const chosen = i32(K, () => `chosen (${N}x${Kx})`, a.chosen, N * Kx);
     if (N === 0) return;
     const dims = Float64Array.of(N, C, I, Is, E, Kx, G, topkGroup, a.normTopk ? 1 : 0, a.scaling, a.eps);
     this.n.moeDecode(X, O, [norm, router, bias, ...shared], dims, gate, up, down, chosen);
@@ -776,9 +781,9 @@ export class CpuBackend implements Backend {
     checkCount(K, 'C', a.C);
     if (!(a.eps >= 0)) fail(K, `eps must be a non-negative number, got ${a.eps}`);
     const n = a.N * a.C;
-    const O = f32(K, `out (${a.N}x${a.C})`, out, n);
-    const X = unaliasSameIndex(f32(K, `x (${a.N}x${a.C})`, a.x, n), O);
-    return { X, O, norm: f32(K, `norm weight (${a.C})`, a.norm, a.C) };
+    const O = f32(K, () => `out (${a.N}x${a.C})`, out, n);
+    const X = unaliasSameIndex(f32(K, () => `x (${a.N}x${a.C})`, a.x, n), O);
+    return { X, O, norm: f32(K, () => `norm weight (${a.C})`, a.norm, a.C) };
   }
 
   /** N = B·T tokens, positions inside the rope tables, T writes inside the cache, key ranges ending at at + T. */
@@ -795,9 +800,9 @@ export class CpuBackend implements Backend {
     if (cos.length !== sin.length || half === 0 || cos.length % half !== 0) {
       fail(K, `cos/sin tables of ${cos.length}/${sin.length} values do not hold rows of ${half}`);
     }
-    const positions = i32(K, `positions (${a.N})`, a.positions, a.N);
+    const positions = i32(K, () => `positions (${a.N})`, a.positions, a.N);
     checkIndices(K, 'positions', positions, a.N, cos.length / half);
-    const keyRange = i32(K, `keyRange (${a.B}x2)`, a.keyRange, 2 * a.B);
+    const keyRange = i32(K, () => `keyRange (${a.B}x2)`, a.keyRange, 2 * a.B);
     const end = a.at + a.T;
     for (let b = 0; b < a.B; b++) {
       const s = keyRange[2 * b], e = keyRange[2 * b + 1];
@@ -813,5 +818,5 @@ type I32 = Int32Array;
 
 /** A linear layer's weight (out × in) and bias (out) or null. */
 function linearParams(K: string, name: string, p: LinearParams, outF: number, inF: number): [F32, F32 | null] {
-  return [f32(K, `${name} (${outF}x${inF})`, p.weight, outF * inF), p.bias ? f32(K, `${name}.bias (${outF})`, p.bias, outF) : null];
+  return [f32(K, () => `${name} (${outF}x${inF})`, p.weight, outF * inF), p.bias ? f32(K, () => `${name}.bias (${outF})`, p.bias, outF) : null];
 }
