@@ -253,7 +253,7 @@ export class DeepseekMoE extends Module {
     return reshape(y, [B, T, C]);
   }
 
-  /** x + forward(norm(x)) for a few new tokens over a cache (B, T, C), in one backend call. */
+  /** x + forward(norm(x)) for a few new tokens (B, T, C) at inference, in one backend call. */
   decodeStep(x: Tensor, norm: RMSNorm): Tensor {
     const [B, T, C] = x.shape;
     const { E, K, G, topkGroup } = this;

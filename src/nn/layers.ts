@@ -52,7 +52,7 @@ export class SwiGLUMLP extends Module {
     return this.down_proj.forward(swiglu(this.gate_proj.forward(x), this.up_proj.forward(x)));
   }
 
-  /** x + forward(norm(x)) for a few new tokens over a cache (B, T, C), in one backend call. */
+  /** x + forward(norm(x)) for a few new tokens (B, T, C) at inference, in one backend call. */
   decodeStep(x: Tensor, norm: RMSNorm): Tensor {
     const [B, T, C] = x.shape;
     const out = x.backend.empty('f32', B * T * C);
