@@ -76,8 +76,8 @@ function decode(m: CausalLM, prompts: number[][], steps: number, T = 1): Steps {
     const cache = new KVCache(B, P + steps * T, starts, backend);
     const ids = new Int32Array(B * P), pos = new Int32Array(B * P);
     prompts.forEach((p, b) => p.forEach((t, j) => { ids[b * P + starts[b] + j] = t; pos[b * P + starts[b] + j] = j; }));
-    m.forward(Tn.tensor(ids, [B, P], { backend, dtype: 'i32' }), { positions: Tn.tensor(pos, [B * P], { backend, dtype: 'i32' }), cache, lastOnly: true });
-    const out: Steps = { logits: [], caches: [], loads: [] };
+    const prefill = m.forward(Tn.tensor(ids, [B, P], { backend, dtype: 'i32' }), { positions: Tn.tensor(pos, [B * P], { backend, dtype: 'i32' }), cache, lastOnly: true });
+    const out: Steps = { logits: [Float32Array.from(prefill.logits.toArray())], caches: [], loads: [] };
     for (let s = 0; s < steps; s++) {
       const next = Int32Array.from({ length: B * T }, (_, i) => (s * 101 + i * 37 + 3) % V);
       const positions = Int32Array.from({ length: B * T }, (_, i) => prompts[Math.floor(i / T)].length + s * T + (i % T));
@@ -163,6 +163,21 @@ test('fused decoding blocks agree with the op-by-op pass on the plain TypeScript
   }
 });
 
+test('a prefill of a few tokens per row with left padding runs fused and matches', () => {
+  for (const golden of ['deepseek_v3_tiny', 'qwen2_tiny']) {
+    const m = model(golden);
+    const backend = m.parameters()[0].backend;
+    const ps = [[5], [6, 7]]; // B = 2, T = 2: row 0's pad position sees no key
+    const reference = opByOp(backend, () => decode(m, ps, 3));
+    const { result: fused, calls } = counted(backend, () => decode(m, ps, 3));
+    assert.equal(calls[golden.startsWith('deepseek') ? 'mlaDecode' : 'gqaDecode'], 4 * m.config.num_hidden_layers, golden);
+    fused.logits.forEach((got, s) => {
+      const err = relativeError(got, reference.logits[s]);
+      assert.ok(err < 1e-5, `${golden} pass ${s}: relative error ${err}`);
+    });
+  }
+});
+
 test('passes of more than FUSED_DECODE_MAX_TOKENS new tokens, and prefill, run op by op', () => {
   const m = model('deepseek_v3_tiny');
   const backend = m.parameters()[0].backend;
@@ -192,7 +207,9 @@ test('fused decoding blocks name bad arguments', () => {
   };
   backend.gqaDecode({ ...gqa }, f(C)); // well-formed: runs
   assert.throws(() => backend.gqaDecode!({ ...gqa, k: { weight: f(3), bias: null } }, f(C)), /k_proj \(4x8\) has 3 elements/);
-  assert.throws(() => backend.gqaDecode!({ ...gqa, keyRange: i([0, 2]) }, f(C)), /keyRange of row 0 is \[0, 2\); this step needs \[start <= 2, 3\)/);
+  assert.throws(() => backend.gqaDecode!({ ...gqa, keyRange: i([0, 2]) }, f(C)), /keyRange of row 0 is \[0, 2\); this pass needs \[start <= 3, 3\)/);
+  const cache = f(cap * Hkv * D);
+  assert.throws(() => backend.gqaDecode!({ ...gqa, kCache: cache }, cache), /the caches must not share memory with x or out/);
   assert.throws(() => backend.gqaDecode!({ ...gqa, T: 2 }, f(C)), /1 tokens are not 1 rows of 2/);
   assert.throws(() => backend.gqaDecode!({ ...gqa, positions: i([40]) }, f(C)), /positions\[0\] = 40 is outside \[0, 16\)/);
   assert.throws(() => backend.gqaDecode!({ ...gqa, at: 6 }, f(C)), /writing 1 token\(s\) at index 6 overflows the cache's 6 positions/);

@@ -39,7 +39,7 @@ export function sampleToken(logits: ArrayLike<number>, p: SamplingParams, rng: R
   const weights = new Float64Array(n);
   for (let j = 0; j < n; j++) weights[j] = Math.exp((logits[cand ? cand[j] : j] - max) / t);
   const token = (j: number): number => (cand ? cand[j] : j);
-  if (p.topP >= 1) return draw(n, token, weights, logits, logZ, rng);
+  if (!(p.topP < 1)) return draw(n, token, weights, logits, logZ, rng);
 
   // Nucleus: the most likely candidates (ties: lower index first) until their weight reaches
   // topP of the total.

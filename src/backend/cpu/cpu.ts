@@ -689,9 +689,12 @@ export class CpuBackend implements Backend {
     checkCount(K, 'H', H); checkCount(K, 'Dn', Dn); checkCount(K, 'Dr', Dr); checkCount(K, 'Dv', Dv);
     checkCount(K, 'Lq', Lq); checkCount(K, 'Lkv', Lkv);
     if (Dr % 2 !== 0) fail(K, `qk_rope_head_dim must be even, got ${Dr}`);
+    checkInt32(K, 'H·(Dn+Dr)', H * (Dn + Dr)); checkInt32(K, 'H·(Dn+Dv)', H * (Dn + Dv)); checkInt32(K, 'H·Dv', H * Dv);
+    checkInt32(K, 'H·(Lkv+Dr)', H * (Lkv + Dr));
     const { X, O, norm } = this.blockIO(K, a, out);
     const cacheIO = this.cacheIO(K, a, Dr);
     const latent = f32(K, () => `latent cache (${B}x${a.capacity}x1x${Lkv + Dr})`, a.latent, B * a.capacity * (Lkv + Dr));
+    if (overlaps(latent, X) || overlaps(latent, O)) fail(K, 'the latent cache must not share memory with x or out');
     const Dq = Dn + Dr;
     let qA: F32 | null = null, qABias: F32 | null = null, qANorm: F32 | null = null, qB: F32 | null = null, q: F32 | null = null;
     if (Lq > 0) {
@@ -719,12 +722,14 @@ export class CpuBackend implements Backend {
     checkCount(K, 'H', H); checkCount(K, 'Hkv', Hkv); checkCount(K, 'D', D);
     if (Hkv === 0 || H % Hkv !== 0) fail(K, `query heads (${H}) must be a multiple of key/value heads (${Hkv})`);
     if (D % 2 !== 0) fail(K, `head_dim must be even, got ${D}`);
+    checkInt32(K, 'H·D', H * D); checkInt32(K, 'Hkv·D', Hkv * D);
     const { X, O, norm } = this.blockIO(K, a, out);
     const cacheIO = this.cacheIO(K, a, D);
     const kvLen = B * a.capacity * Hkv * D;
     const kCache = f32(K, () => `kCache (${B}x${a.capacity}x${Hkv}x${D})`, a.kCache, kvLen);
     const vCache = f32(K, () => `vCache (${B}x${a.capacity}x${Hkv}x${D})`, a.vCache, kvLen);
     if (overlaps(kCache, vCache)) fail(K, 'kCache and vCache must be distinct buffers');
+    for (const c of [kCache, vCache]) if (overlaps(c, X) || overlaps(c, O)) fail(K, 'the caches must not share memory with x or out');
     const [q, qb] = linearParams(K, 'q_proj', a.q, H * D, C);
     const [k, kb] = linearParams(K, 'k_proj', a.k, Hkv * D, C);
     const [v, vb] = linearParams(K, 'v_proj', a.v, Hkv * D, C);
@@ -738,7 +743,7 @@ export class CpuBackend implements Backend {
   mlpDecode(a: MlpDecodeArgs, out: Storage): void {
     const K = 'mlpDecode';
     const { N, C, I } = a;
-    checkCount(K, 'I', I);
+    checkInt32(K, 'I', I);
     const { X, O, norm } = this.blockIO(K, a, out);
     const gate = f32(K, () => `gate_proj (${I}x${C})`, a.gate, I * C);
     const up = f32(K, () => `up_proj (${I}x${C})`, a.up, I * C);
@@ -751,7 +756,8 @@ export class CpuBackend implements Backend {
     const K = 'moeDecode';
     const { N, C, I, E, G, topkGroup } = a;
     const Kx = a.K;
-    checkCount(K, 'I', I); checkCount(K, 'E', E); checkCount(K, 'K', Kx); checkCount(K, 'G', G); checkCount(K, 'topkGroup', topkGroup);
+    checkInt32(K, 'I', I); checkCount(K, 'E', E); checkCount(K, 'K', Kx); checkCount(K, 'G', G); checkCount(K, 'topkGroup', topkGroup);
+    if (a.shared) checkInt32(K, 'shared I', a.shared.I);
     if (G === 0 || E % G !== 0) fail(K, `${E} experts do not split into ${G} groups`);
     if (topkGroup < 1 || topkGroup > G) fail(K, `topkGroup ${topkGroup} must be in [1, ${G}]`);
     if (Kx < 1 || Kx > topkGroup * (E / G)) fail(K, `${Kx} experts per token cannot come from ${topkGroup} groups of ${E / G}`);
@@ -777,8 +783,8 @@ export class CpuBackend implements Backend {
 
   /** x (N, C), out (N, C) (may be x itself), the input norm's weight (C). */
   private blockIO(K: string, a: DecodeBlockArgs, out: Storage): { X: F32; O: F32; norm: F32 } {
-    checkCount(K, 'N', a.N);
-    checkCount(K, 'C', a.C);
+    checkInt32(K, 'N', a.N);
+    checkInt32(K, 'C', a.C);
     if (!(a.eps >= 0)) fail(K, `eps must be a non-negative number, got ${a.eps}`);
     const n = a.N * a.C;
     const O = f32(K, () => `out (${a.N}x${a.C})`, out, n);
@@ -803,10 +809,12 @@ export class CpuBackend implements Backend {
     const positions = i32(K, () => `positions (${a.N})`, a.positions, a.N);
     checkIndices(K, 'positions', positions, a.N, cos.length / half);
     const keyRange = i32(K, () => `keyRange (${a.B}x2)`, a.keyRange, 2 * a.B);
+    // a row's keys end with this pass's tokens; they may start inside it (left padding of a
+    // short prompt: its pad queries see no key and give zeros, as in the op-by-op path)
     const end = a.at + a.T;
     for (let b = 0; b < a.B; b++) {
       const s = keyRange[2 * b], e = keyRange[2 * b + 1];
-      if (!(s >= 0 && s <= a.at && e === end)) fail(K, `keyRange of row ${b} is [${s}, ${e}); this step needs [start <= ${a.at}, ${end})`);
+      if (!(s >= 0 && s <= end && e === end)) fail(K, `keyRange of row ${b} is [${s}, ${e}); this pass needs [start <= ${end}, ${end})`);
     }
     if (!Number.isFinite(a.scale)) fail(K, `scale must be finite, got ${a.scale}`);
     return { cos, sin, positions, keyRange };
