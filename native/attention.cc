@@ -11,9 +11,10 @@
 // heads that share a kv head (keys packed once for all of them). For each block the scores
 // (block × n) are computed reading q and k in place (row strides H*Dk, Hkv*Dk), softmaxed in a
 // per-thread scratch of kBlock × S floats, and multiplied into v, writing out in place. Nothing
-// of size T × S is ever held: memory is linear in S. The block products use our AVX-512 kernels (attn_kernels.h; k and v packed
-// transposed per block/group) or, on other CPUs and for head dims not a multiple of 16, sgemm
-// called inside our OpenMP region, where the OpenMP build of OpenBLAS stays on the calling thread.
+// of size T × S is ever held: memory is linear in S. The block products use our AVX-512 kernels
+// (attn_kernels.h; k and v packed transposed per block/group) or, on other CPUs and for head
+// dims not a multiple of 16, sgemm called inside our OpenMP region, where the OpenMP build of
+// OpenBLAS stays on the calling thread.
 //
 // Backward (recomputing P from lse): per query block
 //   P = exp(scale Q Kᵀ − lse)      dP = dO Vᵀ       dV += Pᵀ dO

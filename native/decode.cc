@@ -305,7 +305,6 @@ Napi::Value MoeDecode(const Napi::CallbackInfo& info) {
   f32_list(A, 5, "up", used, up);
   f32_list(A, 6, "down", used, down);
   if (!A.ok) return info.Env().Undefined();
-  prefetch_weights(gate[used[0]], I * C);
   moe_experts(xn.data(), chosen, w.data(), gate.data(), up.data(), down.data(), E, y.data(), N, Kx, C, I);
   if (Is) {
     std::vector<float> g(N * Is), u(N * Is), ys(N * C);

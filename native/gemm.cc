@@ -128,7 +128,7 @@ constexpr i64 kGemvParMin = 1 << 19;
 // is ahead (42 against 46), and so it is, threaded, on larger matrices.
 constexpr int kSkinnyMaxRows = 12;
 
-// The inference kernels' linear layer (moe.cc): C (m×n) = A (m×k) · Wᵀ, streaming W for a few
+// The inference kernels' linear layer (moe.cc, decode.cc): C (m×n) = A (m×k) · Wᵀ, streaming W for a few
 // rows. Kept out of sgemm_rm, which training also calls: a different summation order there would
 // change every training run's numbers, not only its speed.
 void linear_rows(int m, int n, int k, const float* A, int lda, const float* W, int ldw, float* C, int ldc) {

@@ -12,12 +12,6 @@
 
 namespace r1 {
 
-R1_CLONES
-static void silu_mul(float* g, const float* u, i64 n) {
-#pragma omp simd
-  for (i64 i = 0; i < n; i++) g[i] = g[i] * fsigmoid(g[i]) * u[i];
-}
-
 void moe_experts(const float* x, const int32_t* idx, const float* w, const float* const* gate, const float* const* up,
                  const float* const* down, i64 E, float* out, i64 n, i64 k, i64 C, i64 I) {
   const i64 slots = n * k;
@@ -43,6 +37,7 @@ void moe_experts(const float* x, const int32_t* idx, const float* w, const float
   const double macs = 3.0 * slots * C * I, weights = 3.0 * active.size() * C * I;
   int nt = std::min<int>(threads(), static_cast<int>(active.size()));
   if (macs < 4.0e6 && weights < 1.0e6) nt = 1;
+  if (nt == 1) prefetch_weights(gate[active[0]], I * C);
 #pragma omp parallel num_threads(nt)
   {
     std::vector<float> X(static_cast<size_t>(most * C)), G(static_cast<size_t>(most * I)), U(static_cast<size_t>(most * I));
@@ -50,14 +45,14 @@ void moe_experts(const float* x, const int32_t* idx, const float* w, const float
     for (size_t a = 0; a < active.size(); a++) {
       const i64 e = active[a], r0 = start[e], m = start[e + 1] - r0;
       // while one matrix is read, the start of the next is requested (on one thread, the next
-      // expert's gate comes after this one's down)
+      // expert's gate comes after this one's down, and the first one's before the loop)
       const float* after = nt == 1 && a + 1 < active.size() ? gate[active[a + 1]] : nullptr;
       for (i64 r = 0; r < m; r++) std::memcpy(X.data() + r * C, x + (order[r0 + r] / k) * C, sizeof(float) * C);
       prefetch_weights(up[e], I * C);
       linear_rows((int)m, (int)I, (int)C, X.data(), (int)C, gate[e], (int)C, G.data(), (int)I);
       prefetch_weights(down[e], C * I);
       linear_rows((int)m, (int)I, (int)C, X.data(), (int)C, up[e], (int)C, U.data(), (int)I);
-      silu_mul(G.data(), U.data(), m * I);
+      swiglu_row(G.data(), U.data(), G.data(), m * I);
       if (after) prefetch_weights(after, I * C);
       linear_rows((int)m, (int)C, (int)I, G.data(), (int)I, down[e], (int)I, Y.data() + r0 * C, (int)C);
     }
